@@ -1,0 +1,53 @@
+//! Subcommands, one module each.
+
+mod archs;
+mod demo;
+mod eval;
+mod progress;
+mod train_teacher;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "dfkd",
+    version,
+    about = "Data-free knowledge distillation: train a small student from a teacher, with no data",
+    long_about = "Data-free knowledge distillation: train a small student that behaves like a \
+                  trained teacher, using only synthetic inputs produced from the teacher itself.\n\n\
+                  Real data (KIND:PATH, e.g. mnist:DIR) is only used to train teachers and to \
+                  measure accuracy."
+)]
+pub struct Cli {
+    /// Number of CPU threads libtorch may use (default: all cores).
+    #[arg(long, global = true, value_name = "N")]
+    threads: Option<i32>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a teacher classifier on real data with the official recipe.
+    TrainTeacher(train_teacher::Args),
+    /// Top-1 accuracy of a checkpoint on a dataset's test split.
+    Eval(eval::Args),
+    /// The main job: evaluate the bundled Fashion-MNIST teacher.
+    Demo(demo::Args),
+    /// List the architectures of the model zoo.
+    Archs,
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    if let Some(n) = cli.threads {
+        anyhow::ensure!(n > 0, "--threads must be at least 1");
+        tch::set_num_threads(n);
+    }
+    match cli.command {
+        Command::TrainTeacher(a) => train_teacher::run(a),
+        Command::Eval(a) => eval::run(a),
+        Command::Demo(a) => demo::run(a),
+        Command::Archs => archs::run(),
+    }
+}

@@ -1,0 +1,13 @@
+//! dfkd: data-free knowledge distillation on libtorch.
+//!
+//! A user holds a trained classifier (the teacher) but not its training
+//! data. dfkd trains a small student to behave like the teacher from
+//! synthetic inputs produced from the teacher itself.
+
+pub mod checkpoint;
+pub mod data;
+pub mod eval;
+pub mod nn;
+pub mod optim;
+pub mod seed;
+pub mod train;

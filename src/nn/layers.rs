@@ -1,0 +1,207 @@
+//! The layers every network here is built from, with PyTorch's parameter
+//! names and default initialisation, so that weights move both ways and a
+//! seeded dfkd model starts where a seeded PyTorch model starts.
+
+use super::forward::{BnStat, Ctx};
+use super::store::{join, Store};
+use tch::{Kind, Tensor};
+
+/// A registered tensor and its full name (the key substitutes are looked up by).
+pub struct Weight {
+    pub name: String,
+    pub tensor: Tensor,
+}
+
+impl Weight {
+    fn get<'t>(&'t self, ctx: &'t Ctx) -> &'t Tensor {
+        ctx.param(&self.name, &self.tensor)
+    }
+}
+
+/// PyTorch's default bound for conv/linear weights: `kaiming_uniform_(a=sqrt(5))`,
+/// computed with the same double arithmetic so the draws match bit for bit.
+fn kaiming_uniform_bound(fan_in: i64) -> f64 {
+    let a = 5f64.sqrt();
+    let gain = (2.0 / (1.0 + a * a)).sqrt();
+    let std = gain / (fan_in as f64).sqrt();
+    3f64.sqrt() * std
+}
+
+fn uniform(shape: &[i64], bound: f64) -> Tensor {
+    Tensor::empty(shape, (Kind::Float, tch::Device::Cpu)).uniform_(-bound, bound)
+}
+
+pub fn register(store: &mut Store, prefix: &str, name: &str, init: Tensor) -> Weight {
+    let name = join(prefix, name);
+    let tensor = store.parameter(name.clone(), init);
+    Weight { name, tensor }
+}
+
+/// 2-D convolution, square kernel.
+pub struct Conv2d {
+    pub weight: Weight,
+    pub bias: Option<Weight>,
+    stride: i64,
+    padding: i64,
+}
+
+pub struct ConvCfg {
+    pub stride: i64,
+    pub padding: i64,
+    pub bias: bool,
+}
+
+impl Default for ConvCfg {
+    fn default() -> Self {
+        Self {
+            stride: 1,
+            padding: 0,
+            bias: true,
+        }
+    }
+}
+
+impl Conv2d {
+    pub fn new(store: &mut Store, prefix: &str, cin: i64, cout: i64, k: i64, cfg: ConvCfg) -> Self {
+        let fan_in = cin * k * k;
+        let weight = register(
+            store,
+            prefix,
+            "weight",
+            uniform(&[cout, cin, k, k], kaiming_uniform_bound(fan_in)),
+        );
+        let bias = cfg.bias.then(|| {
+            register(
+                store,
+                prefix,
+                "bias",
+                uniform(&[cout], 1.0 / (fan_in as f64).sqrt()),
+            )
+        });
+        Self {
+            weight,
+            bias,
+            stride: cfg.stride,
+            padding: cfg.padding,
+        }
+    }
+
+    pub fn forward(&self, x: &Tensor, ctx: &Ctx) -> Tensor {
+        x.conv2d(
+            self.weight.get(ctx),
+            self.bias.as_ref().map(|b| b.get(ctx)),
+            [self.stride, self.stride],
+            [self.padding, self.padding],
+            [1, 1],
+            1,
+        )
+    }
+}
+
+/// Fully connected layer.
+pub struct Linear {
+    pub weight: Weight,
+    pub bias: Weight,
+}
+
+impl Linear {
+    pub fn new(store: &mut Store, prefix: &str, fin: i64, fout: i64) -> Self {
+        let weight = register(
+            store,
+            prefix,
+            "weight",
+            uniform(&[fout, fin], kaiming_uniform_bound(fin)),
+        );
+        let bias = register(
+            store,
+            prefix,
+            "bias",
+            uniform(&[fout], 1.0 / (fin as f64).sqrt()),
+        );
+        Self { weight, bias }
+    }
+
+    pub fn forward(&self, x: &Tensor, ctx: &Ctx) -> Tensor {
+        x.linear(self.weight.get(ctx), Some(self.bias.get(ctx)))
+    }
+}
+
+/// BatchNorm over the channels of an NCHW tensor.
+pub struct BatchNorm2d {
+    name: String,
+    pub weight: Option<Weight>,
+    pub bias: Option<Weight>,
+    pub running_mean: Tensor,
+    pub running_var: Tensor,
+    eps: f64,
+    momentum: f64,
+}
+
+impl BatchNorm2d {
+    /// PyTorch's `BatchNorm2d(c)`: affine, eps 1e-5, momentum 0.1.
+    pub fn new(store: &mut Store, prefix: &str, c: i64) -> Self {
+        Self::with(store, prefix, c, 1e-5, true)
+    }
+
+    /// `BatchNorm2d(c, eps, affine=...)`; the DAFL-family generators use eps 0.8.
+    pub fn with(store: &mut Store, prefix: &str, c: i64, eps: f64, affine: bool) -> Self {
+        let (weight, bias) = if affine {
+            (
+                Some(register(
+                    store,
+                    prefix,
+                    "weight",
+                    Tensor::ones([c], tch::kind::FLOAT_CPU),
+                )),
+                Some(register(
+                    store,
+                    prefix,
+                    "bias",
+                    Tensor::zeros([c], tch::kind::FLOAT_CPU),
+                )),
+            )
+        } else {
+            (None, None)
+        };
+        let running_mean = store.buffer(
+            join(prefix, "running_mean"),
+            Tensor::zeros([c], tch::kind::FLOAT_CPU),
+        );
+        let running_var = store.buffer(
+            join(prefix, "running_var"),
+            Tensor::ones([c], tch::kind::FLOAT_CPU),
+        );
+        Self {
+            name: prefix.to_string(),
+            weight,
+            bias,
+            running_mean,
+            running_var,
+            eps,
+            momentum: 0.1,
+        }
+    }
+
+    pub fn forward(&self, x: &Tensor, ctx: &mut Ctx) -> Tensor {
+        if ctx.wants_bn_stats() {
+            ctx.record_bn(BnStat {
+                name: self.name.clone(),
+                mean: x.mean_dim([0i64, 2, 3].as_slice(), false, Kind::Float),
+                var: x.var_correction([0i64, 2, 3].as_slice(), 0, false),
+                running_mean: self.running_mean.shallow_clone(),
+                running_var: self.running_var.shallow_clone(),
+            });
+        }
+        Tensor::batch_norm(
+            x,
+            self.weight.as_ref().map(|w| w.get(ctx)),
+            self.bias.as_ref().map(|b| b.get(ctx)),
+            Some(&self.running_mean),
+            Some(&self.running_var),
+            ctx.train,
+            self.momentum,
+            self.eps,
+            false,
+        )
+    }
+}

@@ -1,0 +1,60 @@
+//! A classifier: an architecture from the zoo with its tensors.
+
+use super::forward::{Ctx, Output, Taps};
+use super::store::{Params, Store};
+use tch::Tensor;
+
+/// The forward computation of one architecture. Implementations read every
+/// parameter through `ctx` (so substitutes apply) and report taps to it.
+pub trait Network: Send {
+    /// Returns the logits.
+    fn forward(&self, x: &Tensor, ctx: &mut Ctx) -> Tensor;
+}
+
+/// What a classifier is: enough to rebuild it and to feed it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelSpec {
+    pub arch: String,
+    pub num_classes: i64,
+    /// Channels, height, width of one input.
+    pub input_shape: [i64; 3],
+}
+
+pub struct Model {
+    pub spec: ModelSpec,
+    pub store: Store,
+    pub(crate) net: Box<dyn Network>,
+}
+
+impl Model {
+    /// Logits only.
+    pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+        self.forward_taps(x, train, &Taps::none()).logits
+    }
+
+    /// Logits plus the requested taps.
+    pub fn forward_taps(&self, x: &Tensor, train: bool, taps: &Taps) -> Output {
+        let mut ctx = Ctx::new(train, None, taps);
+        let logits = self.net.forward(x, &mut ctx);
+        ctx.finish(logits)
+    }
+
+    /// Runs with `params` in place of the stored parameters of the same names
+    /// (missing names fall back to the stored ones). Gradients flow to
+    /// whatever `params` were computed from.
+    pub fn forward_with(&self, x: &Tensor, train: bool, params: &Params, taps: &Taps) -> Output {
+        let mut ctx = Ctx::new(train, Some(params), taps);
+        let logits = self.net.forward(x, &mut ctx);
+        ctx.finish(logits)
+    }
+
+    pub fn parameters(&self) -> Vec<Tensor> {
+        self.store.parameters()
+    }
+
+    /// Freezes the weights: no gradient reaches them, while gradients still
+    /// flow through the network to its input.
+    pub fn freeze(&self) {
+        self.store.set_trainable(false);
+    }
+}

@@ -1,0 +1,156 @@
+//! Supervised training of a teacher on real data, with the official recipes.
+
+use crate::data::{transforms, Dataset, DatasetKind, Normalization};
+use crate::eval;
+use crate::nn::Model;
+use crate::optim::OptimSpec;
+use crate::seed;
+use tch::Tensor;
+
+/// How a teacher is trained.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recipe {
+    pub epochs: usize,
+    pub batch_size: i64,
+    pub optim: OptimSpec,
+    /// Epochs (0-based, MultiStepLR's convention) at which the learning rate
+    /// is multiplied by 0.1.
+    pub milestones: Vec<usize>,
+    /// Random crop (4-pixel padding) and horizontal flip.
+    pub augment: bool,
+    /// Where the recipe comes from.
+    pub source: &'static str,
+}
+
+impl Recipe {
+    /// The official recipe for an architecture family on a dataset.
+    pub fn official(arch: &str, data: DatasetKind) -> Recipe {
+        let cifar = matches!(data, DatasetKind::Cifar10 | DatasetKind::Cifar100);
+        let sgd = |weight_decay| OptimSpec::Sgd {
+            lr: 0.1,
+            momentum: 0.9,
+            weight_decay,
+        };
+        if arch.starts_with("lenet") {
+            // DAFL teacher-train.py: Adam 1e-3, batch 256, `range(1, 10)`.
+            Recipe {
+                epochs: 9,
+                batch_size: 256,
+                optim: OptimSpec::Adam {
+                    lr: 1e-3,
+                    betas: (0.9, 0.999),
+                    weight_decay: 0.0,
+                },
+                milestones: vec![],
+                augment: cifar,
+                source: "DAFL teacher-train.py (MNIST)",
+            }
+        } else if arch.starts_with("wrn") {
+            // CMI/DataFree train_scratch.py.
+            Recipe {
+                epochs: 200,
+                batch_size: 256,
+                optim: sgd(1e-4),
+                milestones: vec![120, 150, 180],
+                augment: cifar,
+                source: "CMI/DataFree train_scratch.py",
+            }
+        } else if arch == "resnet18" || arch == "resnet34" {
+            // DAFL teacher-train.py: `range(1, 200)`, lr 0.1 -> 0.01 at epoch
+            // 80 -> 0.001 at 120 (1-based epochs).
+            Recipe {
+                epochs: 199,
+                batch_size: 128,
+                optim: sgd(5e-4),
+                milestones: vec![79, 119],
+                augment: cifar,
+                source: "DAFL teacher-train.py (CIFAR)",
+            }
+        } else {
+            // He et al. / pytorch_resnet_cifar10 trainer.
+            Recipe {
+                epochs: 200,
+                batch_size: 128,
+                optim: sgd(1e-4),
+                milestones: vec![100, 150],
+                augment: cifar,
+                source: "pytorch_resnet_cifar10 trainer.py",
+            }
+        }
+    }
+
+    pub fn lr_at(&self, epoch: usize) -> f64 {
+        let drops = self.milestones.iter().filter(|&&m| epoch >= m).count();
+        self.optim.lr() * 0.1f64.powi(drops as i32)
+    }
+}
+
+/// What one epoch of training gave.
+#[derive(Debug, Clone)]
+pub struct EpochLog {
+    pub epoch: usize,
+    pub loss: f64,
+    pub test_accuracy: Option<f64>,
+    pub seconds: f64,
+}
+
+/// Observes training (the CLI draws progress bars with it).
+pub trait Observer {
+    fn batch(&mut self, _epoch: usize, _batch: usize, _batches: usize, _loss: f64) {}
+    fn epoch(&mut self, _log: &EpochLog) {}
+}
+
+impl Observer for () {}
+
+/// Trains `model` on `train` with cross-entropy. The model's initial weights
+/// must already be drawn (seeded) by the caller; each epoch reseeds the
+/// generator from (`seed`, epoch), so an epoch's shuffling and augmentation
+/// depend only on those.
+pub fn train_classifier(
+    model: &Model,
+    train: &Dataset,
+    test: Option<&Dataset>,
+    norm: &Normalization,
+    recipe: &Recipe,
+    seed_value: u64,
+    observer: &mut dyn Observer,
+) -> Vec<EpochLog> {
+    let size = model.spec.input_shape[1];
+    let mut opt = recipe.optim.build(model.parameters());
+    let n = train.len();
+    let batches = ((n + recipe.batch_size - 1) / recipe.batch_size) as usize;
+    let mut logs = Vec::new();
+    for epoch in 0..recipe.epochs {
+        let start = std::time::Instant::now();
+        seed::seed_epoch(seed_value, epoch);
+        opt.lr = recipe.lr_at(epoch);
+        let order = Tensor::randperm(n, tch::kind::INT64_CPU);
+        let mut total = 0.0;
+        for b in 0..batches {
+            let lo = b as i64 * recipe.batch_size;
+            let index = order.narrow(0, lo, recipe.batch_size.min(n - lo));
+            let mut images = train.images.index_select(0, &index);
+            if recipe.augment {
+                images = transforms::crop_flip(&images, 4);
+            }
+            let x = transforms::to_model_input(&images, size, norm);
+            let y = train.labels.index_select(0, &index);
+            let loss = model.forward(&x, true).cross_entropy_for_logits(&y);
+            opt.zero_grad();
+            loss.backward();
+            opt.step();
+            let l = loss.double_value(&[]);
+            total += l;
+            observer.batch(epoch, b, batches, l);
+        }
+        let log = EpochLog {
+            epoch,
+            loss: total / batches as f64,
+            test_accuracy: test.map(|t| eval::accuracy(model, t, norm, 1000)),
+            seconds: start.elapsed().as_secs_f64(),
+        };
+        observer.epoch(&log);
+        logs.push(log);
+    }
+    logs
+}
