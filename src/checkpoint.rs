@@ -259,7 +259,24 @@ pub fn to_safetensors(
             ))
         })
         .collect::<Result<_>>()?;
-    safetensors::tensor::serialize(views, &Some(metadata)).map_err(|e| anyhow!("{e:?}"))
+    let bytes =
+        safetensors::tensor::serialize(views, &Some(metadata)).map_err(|e| anyhow!("{e:?}"))?;
+    Ok(canonical_header(bytes))
+}
+
+/// Rewrites the JSON header with sorted keys (the metadata arrives as a
+/// `HashMap`), so the same tensors and metadata always give the same bytes.
+/// Data offsets are relative to the end of the header and stay valid.
+fn canonical_header(bytes: Vec<u8>) -> Vec<u8> {
+    let n = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).expect("own header");
+    let mut json = serde_json::to_vec(&header).expect("json");
+    json.resize(json.len().div_ceil(8) * 8, b' ');
+    let mut out = Vec::with_capacity(8 + json.len() + bytes.len() - 8 - n);
+    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    out.extend_from_slice(&json);
+    out.extend_from_slice(&bytes[8 + n..]);
+    out
 }
 
 fn bytes_of<T: tch::kind::Element + Copy>(t: &Tensor) -> Vec<u8> {

@@ -9,5 +9,6 @@ pub mod data;
 pub mod eval;
 pub mod nn;
 pub mod optim;
+pub mod runtime;
 pub mod seed;
 pub mod train;

@@ -17,6 +17,7 @@ fn main() -> ExitCode {
         let first = msg.lines().next().unwrap_or(msg);
         eprintln!("error: internal error: {first} (please report this)");
     }));
+    dfkd::runtime::init();
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,6 +5,7 @@ use std::io::Read;
 use std::path::Path;
 
 /// An IDX array of unsigned bytes: its dimensions and its data, row-major.
+#[derive(Debug)]
 pub struct IdxArray {
     pub dims: Vec<usize>,
     pub data: Vec<u8>,

@@ -26,6 +26,12 @@ pub struct Model {
     pub(crate) net: Box<dyn Network>,
 }
 
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "Model({:?})", self.spec)
+    }
+}
+
 impl Model {
     /// Logits only.
     pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {

@@ -1,0 +1,39 @@
+"""Shared pieces of dfkd's PyTorch reference benchmarks."""
+
+import gzip
+import os
+
+import numpy as np
+import torch
+
+
+def epoch_seed(seed, epoch):
+    """dfkd's per-epoch seed (src/seed.rs), so both sides draw the same numbers."""
+    m = (1 << 64) - 1
+    z = (seed + 0x9E3779B97F4A7C15 * (epoch + 1)) & m
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & m
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & m
+    return (z ^ (z >> 31)) >> 1
+
+
+def read_idx(path):
+    raw = open(path, "rb").read()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    ndims = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndims)]
+    return np.frombuffer(raw[4 + 4 * ndims :], dtype=np.uint8).reshape(dims)
+
+
+def load_mnist(directory, split):
+    prefix = "train" if split == "train" else "t10k"
+    images = read_idx(os.path.join(directory, f"{prefix}-images-idx3-ubyte.gz"))
+    labels = read_idx(os.path.join(directory, f"{prefix}-labels-idx1-ubyte.gz"))
+    return torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype(np.int64))
+
+
+def to_input(images_u8, size, mean, std):
+    x = images_u8.float() / 255.0
+    if x.shape[-1] != size:
+        x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    return (x - mean) / std

@@ -1,0 +1,144 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Says why a test skips, visibly: libtest captures `eprintln!`, not direct
+/// writes to stderr.
+pub fn skip(test: &str, why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `../shared` beside the repository (or `$DFKD_SHARED`), if present.
+pub fn shared() -> Option<PathBuf> {
+    let dir = std::env::var_os("DFKD_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("../shared"));
+    dir.is_dir().then_some(dir)
+}
+
+/// `../shared/data`, or `None` after printing why the caller skips.
+pub fn shared_data(test: &str) -> Option<PathBuf> {
+    let d = shared().map(|s| s.join("data")).filter(|d| d.is_dir());
+    if d.is_none() {
+        skip(
+            test,
+            "../shared/data is absent (evaluation data; present in CI)",
+        );
+    }
+    d
+}
+
+/// `../shared/teachers`, or `None` after printing why the caller skips.
+pub fn shared_teachers(test: &str) -> Option<PathBuf> {
+    let d = shared().map(|s| s.join("teachers")).filter(|d| d.is_dir());
+    if d.is_none() {
+        skip(test, "../shared/teachers is absent (present in CI)");
+    }
+    d
+}
+
+/// The Fashion-MNIST directory the Debian package installs, if present.
+pub fn fashion_mnist(test: &str) -> Option<PathBuf> {
+    let d = PathBuf::from("/usr/share/datasets/fashion-mnist");
+    if !d.is_dir() {
+        skip(
+            test,
+            "dataset-fashion-mnist is not installed (scripts/setup.sh installs it)",
+        );
+        return None;
+    }
+    Some(d)
+}
+
+/// The project venv's python (with torch), if set up.
+pub fn venv_python(test: &str) -> Option<PathBuf> {
+    let p = repo().join(".venv/bin/python");
+    if !p.is_file() {
+        skip(test, ".venv is absent (scripts/setup.sh creates it)");
+        return None;
+    }
+    Some(p)
+}
+
+/// A fresh, empty scratch directory for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("dfkd-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+pub fn dfkd(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dfkd"))
+        .args(args)
+        .output()
+        .expect("dfkd runs")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The value of the last `accuracy=` line a command printed.
+pub fn accuracy(o: &Output) -> f64 {
+    let out = stdout(o);
+    let last = out.lines().last().unwrap_or_default();
+    last.strip_prefix("accuracy=")
+        .unwrap_or_else(|| panic!("last line is not accuracy=: {out}\n{}", stderr(o)))
+        .parse()
+        .unwrap()
+}
+
+/// Writes an IDX file of unsigned bytes.
+pub fn write_idx(path: &Path, dims: &[u32], data: &[u8]) {
+    let mut b = vec![0, 0, 8, dims.len() as u8];
+    for d in dims {
+        b.extend_from_slice(&d.to_be_bytes());
+    }
+    b.extend_from_slice(data);
+    std::fs::write(path, b).unwrap();
+}
+
+/// A small MNIST-shaped dataset of random digits in `dir` (both splits).
+pub fn tiny_mnist(dir: &Path, n_train: u32, n_test: u32) {
+    let mut state = 12345u64;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) as u8
+    };
+    for (prefix, n) in [("train", n_train), ("t10k", n_test)] {
+        let labels: Vec<u8> = (0..n).map(|_| next() % 10).collect();
+        // Images that depend on the label, so there is something to learn.
+        let images: Vec<u8> = labels
+            .iter()
+            .flat_map(|&l| {
+                (0..784u32).map(move |p| if (p / 28) as u8 % 10 == l { 200u8 } else { 0u8 })
+            })
+            .zip(std::iter::repeat_with(&mut next))
+            .map(|(v, r)| v.saturating_add(r % 50))
+            .collect();
+        write_idx(
+            &dir.join(format!("{prefix}-images-idx3-ubyte")),
+            &[n, 28, 28],
+            &images,
+        );
+        write_idx(
+            &dir.join(format!("{prefix}-labels-idx1-ubyte")),
+            &[n],
+            &labels,
+        );
+    }
+}

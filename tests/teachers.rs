@@ -1,0 +1,121 @@
+//! Teachers: the shared pretrained ResNets reproduce their accuracy, the
+//! bundled LeNets reach their targets, and training is bit-reproducible.
+
+mod common;
+
+use common::{accuracy, dfkd, stderr};
+use dfkd::checkpoint::Checkpoint;
+
+const IMAGENET_NORM: [&str; 4] = ["--mean", "0.485,0.456,0.406", "--std", "0.229,0.224,0.225"];
+
+#[test]
+fn shared_cifar10_resnets_reproduce_their_accuracy() {
+    let (Some(teachers), Some(data)) = (
+        common::shared_teachers("shared resnets"),
+        common::shared_data("shared resnets"),
+    ) else {
+        return;
+    };
+    for (arch, expected) in [
+        ("resnet20", "accuracy=91.73"),
+        ("resnet56", "accuracy=93.39"),
+    ] {
+        let model = teachers.join(format!("cifar10-resnet-akamaster/{arch}.safetensors"));
+        let data = format!("cifar10:{}", data.join("cifar10").display());
+        let mut args = vec![
+            "eval",
+            "--model",
+            model.to_str().unwrap(),
+            "--arch",
+            arch,
+            "--data",
+            &data,
+        ];
+        args.extend(IMAGENET_NORM);
+        let o = dfkd(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let out = common::stdout(&o);
+        assert_eq!(out.lines().last(), Some(expected), "{arch}");
+    }
+}
+
+#[test]
+fn bundled_mnist_teacher_reaches_its_target() {
+    let Some(data) = common::shared_data("bundled mnist teacher") else {
+        return;
+    };
+    let model = common::repo().join("teachers/lenet5-mnist.safetensors");
+    let o = dfkd(&[
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        &format!("mnist:{}", data.join("mnist").display()),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let acc = accuracy(&o);
+    assert!(acc >= 98.9, "MNIST teacher at {acc}%, target 98.9%");
+}
+
+#[test]
+fn bundled_fashion_mnist_teacher_reaches_its_target() {
+    let Some(dir) = common::fashion_mnist("bundled fashion-mnist teacher") else {
+        return;
+    };
+    let model = common::repo().join("teachers/lenet5-fashion-mnist.safetensors");
+    let o = dfkd(&[
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        &format!("fashion-mnist:{}", dir.display()),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let acc = accuracy(&o);
+    assert!(acc >= 89.5, "Fashion-MNIST teacher at {acc}%, target 89.5%");
+}
+
+#[test]
+fn bundled_teachers_carry_their_metadata() {
+    let ck = Checkpoint::read(&common::repo().join("teachers/lenet5-mnist.safetensors")).unwrap();
+    let meta = ck.model_meta().unwrap().unwrap();
+    assert_eq!(meta.arch, "lenet5");
+    assert_eq!(meta.num_classes, 10);
+    assert_eq!(meta.input_shape, [1, 32, 32]);
+    assert_eq!(meta.normalization.mean, [0.1307]);
+    assert_eq!(meta.dataset.as_deref(), Some("mnist"));
+}
+
+#[test]
+fn same_seed_gives_bit_identical_teacher_weights() {
+    let dir = common::scratch("determinism");
+    common::tiny_mnist(&dir, 600, 100);
+    let data = format!("mnist:{}", dir.display());
+    let train = |seed: &str, out: &str| {
+        let out = dir.join(out);
+        let o = dfkd(&[
+            "train-teacher",
+            "--arch",
+            "lenet5",
+            "--data",
+            &data,
+            "--epochs",
+            "2",
+            "--batch-size",
+            "64",
+            "--seed",
+            seed,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        (std::fs::read(&out).unwrap(), accuracy(&o))
+    };
+    let (a, acc) = train("3", "a.safetensors");
+    let (b, _) = train("3", "b.safetensors");
+    let (c, _) = train("4", "c.safetensors");
+    assert!(a == b, "same seed, different weights");
+    assert!(a != c, "different seeds, same weights");
+    // The tiny task is learnable, so training did something.
+    assert!(acc > 50.0, "accuracy {acc}");
+}
