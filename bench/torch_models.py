@@ -179,3 +179,37 @@ ARCHS = [
     "lenet5", "lenet5-half", "resnet18", "resnet34", "resnet20", "resnet32",
     "resnet44", "resnet56", "wrn16-1", "wrn16-2", "wrn40-1", "wrn40-2",
 ]
+
+
+class Generator(nn.Module):
+    """The DAFL/DFAD generator (DAFL's parameter names); bn_eps is 0.8 for
+    DAFL and PRE-DFKD, 1e-5 for DFAD."""
+
+    def __init__(self, latent=100, ngf=64, channels=1, size=32, bn_eps=0.8):
+        super().__init__()
+        self.init_size = size // 4
+        self.ngf = ngf
+        self.l1 = nn.Sequential(nn.Linear(latent, 2 * ngf * self.init_size**2))
+        self.conv_blocks0 = nn.Sequential(nn.BatchNorm2d(2 * ngf))
+        self.conv_blocks1 = nn.Sequential(
+            nn.Conv2d(2 * ngf, 2 * ngf, 3, stride=1, padding=1),
+            nn.BatchNorm2d(2 * ngf, bn_eps),
+            nn.LeakyReLU(0.2, inplace=True),
+        )
+        self.conv_blocks2 = nn.Sequential(
+            nn.Conv2d(2 * ngf, ngf, 3, stride=1, padding=1),
+            nn.BatchNorm2d(ngf, bn_eps),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(ngf, channels, 3, stride=1, padding=1),
+            nn.Tanh(),
+            nn.BatchNorm2d(channels, affine=False),
+        )
+
+    def forward(self, z):
+        out = self.l1(z.view(z.shape[0], -1))
+        out = out.view(out.shape[0], 2 * self.ngf, self.init_size, self.init_size)
+        img = self.conv_blocks0(out)
+        img = F.interpolate(img, scale_factor=2)
+        img = self.conv_blocks1(img)
+        img = F.interpolate(img, scale_factor=2)
+        return self.conv_blocks2(img)

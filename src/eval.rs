@@ -21,3 +21,76 @@ pub fn accuracy(model: &Model, data: &Dataset, norm: &Normalization, batch_size:
     });
     100.0 * correct as f64 / n as f64
 }
+
+/// Measures a model on real data: the only way real data enters a
+/// distillation run, and all it returns is a number.
+pub trait Evaluator {
+    fn accuracy(&mut self, model: &Model) -> f64;
+}
+
+/// A labelled dataset kept aside for measuring.
+pub struct HeldOut {
+    pub data: Dataset,
+    pub norm: Normalization,
+}
+
+impl Evaluator for HeldOut {
+    fn accuracy(&mut self, model: &Model) -> f64 {
+        accuracy(model, &self.data, &self.norm, 1000)
+    }
+}
+
+/// The PRE-DFKD paper's summary of accuracy over a distillation (its Eq. 10
+/// and Table 1): average the accuracy across runs at each epoch, then take
+/// the mean (`mu`) and variance (`var`) of that series over epochs;
+/// `acc_max` is the highest accuracy of any run at any epoch.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct RobustSummary {
+    pub runs: usize,
+    /// Epochs every run has (the series is cut to the shortest run).
+    pub epochs: usize,
+    pub mu: f64,
+    pub var: f64,
+    pub acc_max: f64,
+}
+
+/// `runs[i][t]`: accuracy of run i at epoch t. `None` without any epoch.
+pub fn robust_summary(runs: &[Vec<f64>]) -> Option<RobustSummary> {
+    let epochs = runs.iter().map(Vec::len).min()?;
+    if epochs == 0 {
+        return None;
+    }
+    let mean_series: Vec<f64> = (0..epochs)
+        .map(|t| runs.iter().map(|r| r[t]).sum::<f64>() / runs.len() as f64)
+        .collect();
+    let mu = mean_series.iter().sum::<f64>() / epochs as f64;
+    let var = mean_series.iter().map(|a| (a - mu).powi(2)).sum::<f64>() / epochs as f64;
+    let acc_max = runs.iter().flatten().copied().fold(f64::MIN, f64::max);
+    Some(RobustSummary {
+        runs: runs.len(),
+        epochs,
+        mu,
+        var,
+        acc_max,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn robust_summary_averages_runs_then_epochs() {
+        // Two runs, three epochs: per-epoch means 2, 4, 6 -> mu 4, var 8/3.
+        let s = robust_summary(&[vec![1.0, 3.0, 5.0], vec![3.0, 5.0, 7.0]]).unwrap();
+        assert_eq!((s.runs, s.epochs), (2, 3));
+        assert!((s.mu - 4.0).abs() < 1e-12);
+        assert!((s.var - 8.0 / 3.0).abs() < 1e-12);
+        assert_eq!(s.acc_max, 7.0);
+        // A longer run counts for acc_max but the series stops at the shortest.
+        let s = robust_summary(&[vec![1.0, 2.0], vec![1.0, 2.0, 99.0]]).unwrap();
+        assert_eq!((s.epochs, s.acc_max), (2, 99.0));
+        assert!((s.mu - 1.5).abs() < 1e-12);
+        assert!(robust_summary(&[]).is_none());
+    }
+}

@@ -6,9 +6,11 @@
 
 pub mod checkpoint;
 pub mod data;
+pub mod distill;
 pub mod eval;
 pub mod nn;
 pub mod optim;
+pub mod report;
 pub mod runtime;
 pub mod seed;
 pub mod train;

@@ -7,7 +7,7 @@ use tch::Tensor;
 
 /// How an optimizer is configured (from a recipe, preset or flags).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum OptimSpec {
     Sgd {
         lr: f64,
@@ -89,23 +89,21 @@ pub struct Optimizer {
 }
 
 impl Optimizer {
-    pub fn zero_grad(&mut self) {
-        for p in &mut self.params {
-            p.zero_grad();
-        }
+    /// Differentiates `loss` with respect to this optimizer's parameters
+    /// only (nothing else accumulates gradients) and applies one update.
+    pub fn minimize(&mut self, loss: &Tensor) {
+        let grads = Tensor::run_backward(&[loss], &self.params, false, false);
+        self.apply(&grads);
     }
 
-    /// Applies one update from the gradients in `.grad()`; parameters without
-    /// a gradient are skipped, as in PyTorch.
-    pub fn step(&mut self) {
+    /// Applies one update from `grads` (one per parameter, in order).
+    pub fn apply(&mut self, grads: &[Tensor]) {
+        assert_eq!(grads.len(), self.params.len(), "one gradient per parameter");
         self.steps += 1;
         let t = self.steps as f64;
         tch::no_grad(|| {
-            for (i, p) in self.params.iter().enumerate() {
-                let g = p.grad();
-                if !g.defined() {
-                    continue;
-                }
+            for (i, (p, g)) in self.params.iter().zip(grads).enumerate() {
+                let g = g.shallow_clone();
                 let mut p = p.shallow_clone();
                 match self.spec {
                     OptimSpec::Sgd {
@@ -143,6 +141,10 @@ impl Optimizer {
                 }
             }
         });
+    }
+
+    pub fn params(&self) -> &[Tensor] {
+        &self.params
     }
 
     /// The state a resumed run needs, as named tensors.

@@ -136,9 +136,7 @@ pub fn train_classifier(
             let x = transforms::to_model_input(&images, size, norm);
             let y = train.labels.index_select(0, &index);
             let loss = model.forward(&x, true).cross_entropy_for_logits(&y);
-            opt.zero_grad();
-            loss.backward();
-            opt.step();
+            opt.minimize(&loss);
             let l = loss.double_value(&[]);
             total += l;
             observer.batch(epoch, b, batches, l);

@@ -99,3 +99,50 @@ fn checkpoints_load_in_pytorch_and_pytorch_state_dicts_load_here() {
         );
     }
 }
+
+#[test]
+fn generator_matches_its_pytorch_twin() {
+    use dfkd::nn::generator::{Generator, GeneratorSpec};
+    let Some(python) = common::venv_python("generator parity") else {
+        return;
+    };
+    let dir = common::scratch("gen-parity");
+    for (eps, channels) in [(0.8, 1), (1e-5, 3)] {
+        tch::manual_seed(21);
+        let spec = GeneratorSpec {
+            latent: 100,
+            ngf: 64,
+            bn_eps: eps,
+        };
+        let g = Generator::new(&spec, [channels, 32, 32]);
+        let weights: Vec<(String, Tensor)> = g
+            .store
+            .entries()
+            .iter()
+            .map(|e| (e.name.clone(), e.tensor.shallow_clone()))
+            .collect();
+        let w = dir.join("weights.safetensors");
+        std::fs::write(
+            &w,
+            checkpoint::to_safetensors(&weights, Default::default()).unwrap(),
+        )
+        .unwrap();
+        let z = g.noise(8);
+        let images = tch::no_grad(|| g.forward(&z));
+        assert_eq!(images.size(), [8, channels, 32, 32]);
+        let io = dir.join("io.safetensors");
+        save_tensors(&io, &[("z", &z), ("images", &images)]);
+        let out = Command::new(&python)
+            .arg(common::repo().join("tests/python/generator.py"))
+            .args([&io, &w])
+            .args(["100", &eps.to_string()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}{}",
+            common::stdout(&out),
+            common::stderr(&out)
+        );
+    }
+}

@@ -2,8 +2,10 @@
 
 mod archs;
 mod demo;
+mod distill;
 mod eval;
 mod progress;
+mod report;
 mod train_teacher;
 
 use anyhow::Result;
@@ -31,9 +33,13 @@ pub struct Cli {
 enum Command {
     /// Train a teacher classifier on real data with the official recipe.
     TrainTeacher(train_teacher::Args),
+    /// Distil a student from a teacher with no data.
+    Distill(Box<distill::Args>),
+    /// Table (mean, variance over epochs, peak) and curves of distillation runs.
+    Report(report::Args),
     /// Top-1 accuracy of a checkpoint on a dataset's test split.
     Eval(eval::Args),
-    /// The main job: evaluate the bundled Fashion-MNIST teacher.
+    /// The main job: distil the bundled Fashion-MNIST teacher, with no data.
     Demo(demo::Args),
     /// List the architectures of the model zoo.
     Archs,
@@ -46,6 +52,8 @@ pub fn run(cli: Cli) -> Result<()> {
     }
     match cli.command {
         Command::TrainTeacher(a) => train_teacher::run(a),
+        Command::Distill(a) => distill::run(*a),
+        Command::Report(a) => report::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Demo(a) => demo::run(a),
         Command::Archs => archs::run(),

@@ -61,15 +61,18 @@ impl Default for ConvCfg {
     }
 }
 
+/// The same values laid out channels-last (NHWC strides, NCHW shape). Convs
+/// whose weight is channels-last run channels-last in oneDNN, which is much
+/// faster on CPU (bench/RESULTS.md); their outputs stay channels-last.
+pub fn channels_last(x: &Tensor) -> Tensor {
+    x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
+}
+
 impl Conv2d {
     pub fn new(store: &mut Store, prefix: &str, cin: i64, cout: i64, k: i64, cfg: ConvCfg) -> Self {
         let fan_in = cin * k * k;
-        let weight = register(
-            store,
-            prefix,
-            "weight",
-            uniform(&[cout, cin, k, k], kaiming_uniform_bound(fan_in)),
-        );
+        let init = uniform(&[cout, cin, k, k], kaiming_uniform_bound(fan_in));
+        let weight = register(store, prefix, "weight", channels_last(&init));
         let bias = cfg.bias.then(|| {
             register(
                 store,

@@ -5,6 +5,7 @@
 //! ([`Model::forward_with`]) for the meta update.
 
 pub mod forward;
+pub mod generator;
 pub mod layers;
 pub mod lenet;
 pub mod model;

@@ -30,8 +30,11 @@ for arch in archs:
     model.eval()
     with torch.no_grad():
         diff = (model(io["input"]) - io["logits"]).abs().max().item()
-    if diff > 1e-4:
-        sys.exit(f"{arch}: PyTorch logits differ from dfkd's by {diff}")
+    # Relative to the logits' size: untrained deep nets give large logits,
+    # and layouts (dfkd runs channels-last) change float summation order.
+    scale = max(1.0, io["logits"].abs().max().item())
+    if diff > 1e-5 * scale:
+        sys.exit(f"{arch}: PyTorch logits differ from dfkd's by {diff} (logits up to {scale})")
 
     fresh = torch_models.build(arch, int(meta["num_classes"]), shape[0])
     for m in fresh.modules():

@@ -1,0 +1,250 @@
+//! The run directory: everything a distillation writes, and what a resume
+//! reads back.
+//!
+//! ```text
+//! RUN/config.toml                 the resolved configuration
+//! RUN/run.json                    the teacher file and its digest
+//! RUN/state.safetensors           resume state after the last finished epoch
+//! RUN/metrics.jsonl               one JSON object per epoch
+//! RUN/summary.json                the run at a glance (rewritten every epoch)
+//! RUN/student.safetensors         the latest student
+//! RUN/checkpoints/student-epoch-NNNN.safetensors
+//! RUN/accuracy.png, losses.png, samples.png
+//! ```
+//!
+//! Every file is written atomically. The state file is written last in an
+//! epoch: it is the commit point. A run killed before it re-runs that epoch
+//! on resume, and metrics of uncommitted epochs are dropped.
+
+use super::config::Config;
+use super::engine::EpochRecord;
+use crate::checkpoint::{self, write_atomic, Checkpoint, ModelMeta};
+use crate::nn::Model;
+use anyhow::{anyhow, bail, Context, Result};
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use tch::Tensor;
+
+/// The inputs of a run that are files.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct RunInfo {
+    pub teacher: PathBuf,
+    /// FNV-1a 64 of the teacher file, to refuse resuming with another teacher.
+    pub teacher_digest: String,
+    pub dfkd_version: String,
+}
+
+/// The run at a glance.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Summary {
+    pub method: String,
+    pub preset: String,
+    pub parts: String,
+    pub student: String,
+    pub teacher: PathBuf,
+    pub seed: u64,
+    pub epochs_planned: usize,
+    pub epochs_done: usize,
+    pub wall_clock_s: f64,
+    pub teacher_accuracy: Option<f64>,
+    pub final_accuracy: Option<f64>,
+    pub best_accuracy: Option<f64>,
+    pub best_epoch: Option<usize>,
+    /// Mean and variance of this run's accuracy over its epochs.
+    pub mean_accuracy: Option<f64>,
+    pub var_accuracy: Option<f64>,
+    pub replay_bytes_max: u64,
+    pub student_parameters: i64,
+}
+
+/// What the state file holds: the engine's tensors after `epochs_done`
+/// epochs, and the seconds of distillation so far.
+pub struct SavedState {
+    pub tensors: HashMap<String, Tensor>,
+    pub epochs_done: usize,
+    pub wall_clock: f64,
+}
+
+pub fn digest(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+pub struct RunDir {
+    pub path: PathBuf,
+}
+
+impl RunDir {
+    /// A new run directory; refuses one that already holds a run.
+    pub fn create(path: &Path) -> Result<Self> {
+        if path.join("config.toml").exists() {
+            bail!(
+                "{}: already holds a run (continue it with --resume {}, or choose another --out)",
+                path.display(),
+                path.display()
+            );
+        }
+        std::fs::create_dir_all(path.join("checkpoints"))
+            .with_context(|| format!("{}: cannot create the run directory", path.display()))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// An existing run directory.
+    pub fn open(path: &Path) -> Result<Self> {
+        if !path.join("config.toml").is_file() {
+            bail!("{}: not a run directory (no config.toml)", path.display());
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    pub fn write_config(&self, cfg: &Config) -> Result<()> {
+        write_atomic(&self.file("config.toml"), cfg.to_toml().as_bytes())
+    }
+
+    pub fn read_config(&self) -> Result<Config> {
+        let p = self.file("config.toml");
+        let text = std::fs::read_to_string(&p).with_context(|| format!("{}", p.display()))?;
+        Config::from_toml(&text).with_context(|| format!("{}", p.display()))
+    }
+
+    pub fn write_info(&self, info: &RunInfo) -> Result<()> {
+        write_atomic(
+            &self.file("run.json"),
+            serde_json::to_string_pretty(info)?.as_bytes(),
+        )
+    }
+
+    pub fn read_info(&self) -> Result<RunInfo> {
+        let p = self.file("run.json");
+        let text = std::fs::read_to_string(&p).with_context(|| format!("{}", p.display()))?;
+        serde_json::from_str(&text).map_err(|e| anyhow!("{}: {e}", p.display()))
+    }
+
+    /// The committed state, if an epoch was committed.
+    pub fn read_state(&self) -> Result<Option<SavedState>> {
+        let p = self.file("state.safetensors");
+        if !p.exists() {
+            return Ok(None);
+        }
+        let ck = Checkpoint::read(&p)?;
+        let get = |k: &str| {
+            ck.metadata
+                .get(k)
+                .and_then(|v| v.parse::<f64>().ok())
+                .ok_or_else(|| anyhow!("{}: metadata lacks '{k}'", p.display()))
+        };
+        Ok(Some(SavedState {
+            epochs_done: get("epochs_done")? as usize,
+            wall_clock: get("wall_clock")?,
+            tensors: ck.tensors,
+        }))
+    }
+
+    pub fn write_state(
+        &self,
+        tensors: &[(String, Tensor)],
+        epochs_done: usize,
+        wall_clock: f64,
+    ) -> Result<()> {
+        let meta = HashMap::from([
+            ("epochs_done".to_string(), epochs_done.to_string()),
+            ("wall_clock".to_string(), wall_clock.to_string()),
+        ]);
+        write_atomic(
+            &self.file("state.safetensors"),
+            &checkpoint::to_safetensors(tensors, meta)?,
+        )
+    }
+
+    /// The metrics of the first `epochs` epochs; later lines (an epoch that
+    /// was not committed) are dropped from the file.
+    pub fn committed_metrics(&self, epochs: usize) -> Result<Vec<EpochRecord>> {
+        let p = self.file("metrics.jsonl");
+        let text = match std::fs::read_to_string(&p) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(anyhow!("{}: {e}", p.display())),
+        };
+        let mut records = Vec::new();
+        for (i, line) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {
+            let r: EpochRecord = serde_json::from_str(line)
+                .map_err(|e| anyhow!("{}: line {}: {e}", p.display(), i + 1))?;
+            if r.epoch <= epochs {
+                records.push(r);
+            }
+        }
+        if records.len() != epochs {
+            bail!(
+                "{}: {} epochs of metrics for {epochs} committed epochs",
+                p.display(),
+                records.len()
+            );
+        }
+        let kept: String = records
+            .iter()
+            .map(|r| serde_json::to_string(r).expect("record serialises") + "\n")
+            .collect();
+        write_atomic(&p, kept.as_bytes())?;
+        Ok(records)
+    }
+
+    pub fn append_metrics(&self, record: &EpochRecord) -> Result<()> {
+        let p = self.file("metrics.jsonl");
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&p)
+            .with_context(|| format!("{}", p.display()))?;
+        writeln!(f, "{}", serde_json::to_string(record)?)
+            .with_context(|| format!("{}", p.display()))?;
+        f.sync_all().with_context(|| format!("{}", p.display()))
+    }
+
+    /// Writes the student of epoch `epoch` (1-based): always as the latest,
+    /// and as a numbered checkpoint when `keep` says so.
+    pub fn save_student(
+        &self,
+        model: &Model,
+        meta: &ModelMeta,
+        epoch: usize,
+        keep: bool,
+    ) -> Result<()> {
+        if keep {
+            let p = self
+                .path
+                .join(format!("checkpoints/student-epoch-{epoch:04}.safetensors"));
+            checkpoint::save_model(&p, model, meta)?;
+        }
+        checkpoint::save_model(&self.file("student.safetensors"), model, meta)
+    }
+
+    pub fn write_summary(&self, summary: &Summary) -> Result<()> {
+        write_atomic(
+            &self.file("summary.json"),
+            serde_json::to_string_pretty(summary)?.as_bytes(),
+        )
+    }
+
+    pub fn read_summary(&self) -> Result<Summary> {
+        let p = self.file("summary.json");
+        let text = std::fs::read_to_string(&p).with_context(|| format!("{}", p.display()))?;
+        serde_json::from_str(&text).map_err(|e| anyhow!("{}: {e}", p.display()))
+    }
+
+    pub fn picture(&self, name: &str) -> PathBuf {
+        self.file(name)
+    }
+}

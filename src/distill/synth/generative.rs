@@ -1,0 +1,108 @@
+//! A generator trained on teacher priors and/or against the student.
+//!
+//! DAFL: one-hot + information entropy + activation priors; the student
+//! learns from the same batch in the same step. DFAD: the negated L1
+//! distance between student and teacher (adversarial), after 5 student steps
+//! on fresh samples. The loss weights and the plan in the config choose.
+
+use super::{Batch, Models, Plan, Synthesizer};
+use crate::distill::config::GenerativeConfig;
+use crate::distill::{losses, state, Losses};
+use crate::nn::generator::Generator;
+use crate::nn::Taps;
+use crate::optim::Optimizer;
+use anyhow::Result;
+use std::collections::HashMap;
+use tch::Tensor;
+
+pub struct GenerativeSynth {
+    cfg: GenerativeConfig,
+    pub generator: Generator,
+    opt: Optimizer,
+    batch_size: i64,
+}
+
+impl GenerativeSynth {
+    /// A new generator for images of shape `image` (the teacher's input).
+    pub fn new(cfg: &GenerativeConfig, image: [i64; 3], batch_size: i64) -> Self {
+        let generator = Generator::new(&cfg.generator, image);
+        let opt = cfg.optim.build(generator.store.parameters());
+        Self {
+            cfg: cfg.clone(),
+            generator,
+            opt,
+            batch_size,
+        }
+    }
+}
+
+impl Synthesizer for GenerativeSynth {
+    fn plan(&self) -> Plan {
+        Plan {
+            generator_first: self.cfg.generator_first,
+            student_steps: self.cfg.student_steps,
+            reuse_batch: self.cfg.reuse_batch,
+        }
+    }
+
+    fn begin_epoch(&mut self, epoch: usize) {
+        self.opt.lr = self.cfg.schedule.lr(self.cfg.optim.lr(), epoch);
+    }
+
+    fn train_step(&mut self, m: &Models, log: &mut Losses) -> Result<Option<Batch>> {
+        let c = &self.cfg;
+        let z = self.generator.noise(self.batch_size);
+        let x = self.generator.forward(&z);
+        let priors = c.oh != 0.0 || c.ie != 0.0 || c.a != 0.0;
+        let taps = if c.a != 0.0 {
+            Taps::features()
+        } else {
+            Taps::none()
+        };
+        let t = m.teacher.forward_taps(&x, false, &taps);
+        let mut terms = Vec::new();
+        if priors {
+            let oh = losses::one_hot(&t.logits);
+            let ie = losses::information_entropy(&t.logits);
+            log.add("oh", &oh);
+            log.add("ie", &ie);
+            terms.push(oh * c.oh);
+            terms.push(ie * c.ie);
+            if let Some(f) = &t.features {
+                let a = losses::activation(f);
+                log.add("a", &a);
+                terms.push(a * c.a);
+            }
+        }
+        if c.adv != 0.0 {
+            let s = m.student.forward(&x, true);
+            let adv = losses::adversarial_l1(&s, &t.logits);
+            log.add("adv", &adv);
+            terms.push(adv * c.adv);
+        }
+        let Some(loss) = terms.into_iter().reduce(|a, b| a + b) else {
+            anyhow::bail!("the generator has no loss: every weight (oh, ie, a, adv) is 0");
+        };
+        log.add("generator", &loss);
+        self.opt.minimize(&loss);
+        Ok(c.reuse_batch.then(|| Batch {
+            x: x.detach(),
+            teacher_logits: Some(t.logits.detach()),
+        }))
+    }
+
+    fn sample(&mut self, n: i64) -> Tensor {
+        tch::no_grad(|| self.generator.forward(&self.generator.noise(n)))
+    }
+
+    fn state(&self) -> Vec<(String, Tensor)> {
+        let mut out = state::prefixed("generator", &self.generator.store);
+        out.extend(state::optimizer("generator_optim", &self.opt));
+        out
+    }
+
+    fn load_state(&mut self, s: &HashMap<String, Tensor>) -> Result<()> {
+        state::load_store("generator", &self.generator.store, s)?;
+        state::load_optimizer("generator_optim", &mut self.opt, s)
+    }
+}

@@ -1,0 +1,30 @@
+//! Student updates: how one student step uses novel and memory samples.
+
+pub mod joint;
+
+use super::losses::KdLoss;
+use super::synth::{Batch, Models};
+use super::Losses;
+use crate::optim::Optimizer;
+use tch::Tensor;
+
+pub trait StudentUpdate {
+    /// One student step on `novel` samples and optional `memory` samples.
+    fn step(
+        &mut self,
+        models: &Models,
+        opt: &mut Optimizer,
+        kd: &KdLoss,
+        novel: &Batch,
+        memory: Option<&Tensor>,
+        losses: &mut Losses,
+    );
+}
+
+/// The teacher's logits for a batch, reusing those already computed.
+pub fn teacher_logits(models: &Models, batch: &Batch) -> Tensor {
+    match &batch.teacher_logits {
+        Some(t) => t.shallow_clone(),
+        None => tch::no_grad(|| models.teacher.forward(&batch.x, false)),
+    }
+}
