@@ -10,22 +10,38 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 fn teacher() -> String {
-    common::repo().join("teachers/lenet5-mnist.safetensors").display().to_string()
+    common::repo()
+        .join("teachers/lenet5-mnist.safetensors")
+        .display()
+        .to_string()
 }
 
 /// A small but real budget: the official MNIST preset with tiny batches.
 fn small(method: &str, out: &Path, extra: &[&str]) -> Vec<String> {
     let mut a: Vec<String> = [
-        "distill", "--teacher", &teacher(), "--method", method, "--preset", "mnist", "--batch-size", "24",
-        "--iters", "3", "--epochs", "4", "--out",
+        "distill",
+        "--teacher",
+        &teacher(),
+        "--method",
+        method,
+        "--preset",
+        "mnist",
+        "--batch-size",
+        "24",
+        "--iters",
+        "3",
+        "--epochs",
+        "4",
+        "--out",
     ]
     .iter()
     .map(|s| s.to_string())
     .collect();
     a.push(out.display().to_string());
-    // `extra` is flag/value pairs; a flag already set takes the new value.
+    // `extra` is flag/value pairs; a flag of the base list takes the new value.
+    let base = a.len();
     for pair in extra.chunks(2) {
-        match a.iter().position(|x| x == pair[0]) {
+        match a[..base].iter().position(|x| x == pair[0]) {
             Some(i) if pair.len() == 2 => a[i + 1] = pair[1].to_string(),
             _ => a.extend(pair.iter().map(|s| s.to_string())),
         }
@@ -36,7 +52,12 @@ fn small(method: &str, out: &Path, extra: &[&str]) -> Vec<String> {
 fn run(args: &[String]) -> Output {
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let o = dfkd(&refs);
-    assert!(o.status.success(), "dfkd {}\n{}", args.join(" "), stderr(&o));
+    assert!(
+        o.status.success(),
+        "dfkd {}\n{}",
+        args.join(" "),
+        stderr(&o)
+    );
     o
 }
 
@@ -62,21 +83,39 @@ fn same_student(a: &Path, b: &Path) -> bool {
 
 #[test]
 fn run_directory_holds_every_output() {
-    let Some(data) = common::shared_data("run directory") else { return };
+    let Some(data) = common::shared_data("run directory") else {
+        return;
+    };
     let dir = scratch("rundir").join("run");
-    let o = run(&small("dafl", &dir, &["--val", &format!("mnist:{}", data.join("mnist").display())]));
+    let o = run(&small(
+        "dafl",
+        &dir,
+        &["--val", &format!("mnist:{}", data.join("mnist").display())],
+    ));
     assert!(stdout(&o).lines().last().unwrap().starts_with("accuracy="));
     for f in [
-        "config.toml", "run.json", "state.safetensors", "metrics.jsonl", "summary.json", "student.safetensors",
-        "accuracy.png", "losses.png", "samples.png",
+        "config.toml",
+        "run.json",
+        "state.safetensors",
+        "metrics.jsonl",
+        "summary.json",
+        "student.safetensors",
+        "accuracy.png",
+        "losses.png",
+        "samples.png",
     ] {
         assert!(dir.join(f).is_file(), "{f} missing");
     }
     for e in 1..=4 {
-        assert!(dir.join(format!("checkpoints/student-epoch-{e:04}.safetensors")).is_file());
+        assert!(dir
+            .join(format!("checkpoints/student-epoch-{e:04}.safetensors"))
+            .is_file());
     }
     let metrics = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
-    let lines: Vec<serde_json::Value> = metrics.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = metrics
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 4);
     for (i, l) in lines.iter().enumerate() {
         assert_eq!(l["epoch"], i + 1);
@@ -90,14 +129,33 @@ fn run_directory_holds_every_output() {
     assert_eq!(summary["parts"], "dafl x none x joint");
     let data_arg = format!("mnist:{}", data.join("mnist").display());
     let teacher_eval = dfkd(&["eval", "--model", &teacher(), "--data", &data_arg]);
-    assert_eq!(summary["teacher_accuracy"].as_f64(), Some(common::accuracy(&teacher_eval)));
+    assert_eq!(
+        summary["teacher_accuracy"].as_f64(),
+        Some(common::accuracy(&teacher_eval))
+    );
     // The student checkpoint carries the teacher's input conventions.
-    let meta = Checkpoint::read(&dir.join("student.safetensors")).unwrap().model_meta().unwrap().unwrap();
-    assert_eq!((meta.arch.as_str(), meta.input_shape), ("lenet5-half", [1, 32, 32]));
+    let meta = Checkpoint::read(&dir.join("student.safetensors"))
+        .unwrap()
+        .model_meta()
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (meta.arch.as_str(), meta.input_shape),
+        ("lenet5-half", [1, 32, 32])
+    );
     assert_eq!(meta.normalization.mean, [0.1307]);
     // It evaluates like any checkpoint.
-    let e = dfkd(&["eval", "--model", dir.join("student.safetensors").to_str().unwrap(), "--data", &data_arg]);
-    assert_eq!(common::accuracy(&e), lines[3]["val_accuracy"].as_f64().unwrap());
+    let e = dfkd(&[
+        "eval",
+        "--model",
+        dir.join("student.safetensors").to_str().unwrap(),
+        "--data",
+        &data_arg,
+    ]);
+    assert_eq!(
+        common::accuracy(&e),
+        lines[3]["val_accuracy"].as_f64().unwrap()
+    );
 }
 
 #[test]
@@ -111,30 +169,63 @@ fn evaluation_data_never_reaches_the_distillation() {
     let without = base.join("without");
     run(&small("dafl", &without, &[]));
     let with_tiny = base.join("with-tiny");
-    run(&small("dafl", &with_tiny, &["--val", &format!("mnist:{}", other.display())]));
+    run(&small(
+        "dafl",
+        &with_tiny,
+        &["--val", &format!("mnist:{}", other.display())],
+    ));
     assert!(same_student(&without, &with_tiny));
     if let Some(data) = common::shared_data("evaluation boundary (real MNIST)") {
         let with_real = base.join("with-real");
-        run(&small("dafl", &with_real, &["--val", &format!("mnist:{}", data.join("mnist").display())]));
+        run(&small(
+            "dafl",
+            &with_real,
+            &["--val", &format!("mnist:{}", data.join("mnist").display())],
+        ));
         assert!(same_student(&without, &with_real));
     }
 }
 
 #[test]
 fn a_stopped_and_resumed_run_ends_bit_identical() {
-    for method in ["dafl", "dfad"] {
-        let base = scratch(&format!("resume-{method}"));
+    let bank = [
+        "--replay",
+        "memory-bank",
+        "--set",
+        "replay.every=1",
+        "--set",
+        "replay.capacity=2",
+    ];
+    for (name, method, extra) in [
+        ("dafl", "dafl", &[][..]),
+        ("dfad", "dfad", &[][..]),
+        ("dafl-bank", "dafl", &bank[..]),
+        ("dfad-pool", "dfad", &["--replay", "pool"][..]),
+    ] {
+        let base = scratch(&format!("resume-{name}"));
         let whole = base.join("whole");
-        run(&small(method, &whole, &[]));
+        run(&small(method, &whole, extra));
         let parts = base.join("parts");
-        let mut first = small(method, &parts, &[]);
+        let mut first = small(method, &parts, extra);
         let e = first.iter().position(|a| a == "--epochs").unwrap();
         first[e + 1] = "2".into();
         run(&first);
-        assert!(!same_student(&whole, &parts), "{method}: 2 epochs already equal 4");
-        run(&["distill".into(), "--resume".into(), parts.display().to_string(), "--epochs".into(), "4".into()]);
-        assert!(same_student(&whole, &parts), "{method}: resumed run differs");
-        let lines = std::fs::read_to_string(parts.join("metrics.jsonl")).unwrap().lines().count();
+        assert!(
+            !same_student(&whole, &parts),
+            "{name}: 2 epochs already equal 4"
+        );
+        run(&[
+            "distill".into(),
+            "--resume".into(),
+            parts.display().to_string(),
+            "--epochs".into(),
+            "4".into(),
+        ]);
+        assert!(same_student(&whole, &parts), "{name}: resumed run differs");
+        let lines = std::fs::read_to_string(parts.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .count();
         assert_eq!(lines, 4);
     }
 }
@@ -155,7 +246,8 @@ fn a_killed_run_loses_no_finished_epoch_and_resumes_to_the_same_student() {
     // Kill it (SIGKILL) once two epochs are committed, wherever it is.
     let start = Instant::now();
     loop {
-        let committed = std::fs::read_to_string(killed.join("metrics.jsonl")).map_or(0, |m| m.lines().count());
+        let committed =
+            std::fs::read_to_string(killed.join("metrics.jsonl")).map_or(0, |m| m.lines().count());
         if committed >= 2 || start.elapsed() > Duration::from_secs(120) {
             break;
         }
@@ -164,12 +256,23 @@ fn a_killed_run_loses_no_finished_epoch_and_resumes_to_the_same_student() {
     child.kill().unwrap();
     child.wait().unwrap();
     let done: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(killed.join("summary.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(killed.join("summary.json")).unwrap())
+            .unwrap();
     let done = done["epochs_done"].as_u64().unwrap();
     assert!((2..6).contains(&done), "killed after {done} epochs");
-    run(&["distill".into(), "--resume".into(), killed.display().to_string()]);
+    run(&[
+        "distill".into(),
+        "--resume".into(),
+        killed.display().to_string(),
+    ]);
     assert!(same_student(&whole, &killed));
-    assert_eq!(std::fs::read_to_string(killed.join("metrics.jsonl")).unwrap().lines().count(), 6);
+    assert_eq!(
+        std::fs::read_to_string(killed.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .count(),
+        6
+    );
 }
 
 #[test]
@@ -177,7 +280,18 @@ fn parts_compose_across_methods() {
     // DAFL's preset with DFAD's synthesizer: DFAD's generator settings and
     // plan, DAFL's student optimizer and KD loss.
     let t = teacher();
-    let o = dfkd(&["distill", "--teacher", &t, "--method", "dafl", "--preset", "mnist", "--synth", "dfad", "--dry-run"]);
+    let o = dfkd(&[
+        "distill",
+        "--teacher",
+        &t,
+        "--method",
+        "dafl",
+        "--preset",
+        "mnist",
+        "--synth",
+        "dfad",
+        "--dry-run",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let cfg: toml::Value = toml::from_str(&stdout(&o)).unwrap();
     assert_eq!(cfg["synth"]["kind"].as_str(), Some("dfad"));
@@ -195,10 +309,24 @@ fn settings_come_from_presets_files_and_flags() {
     let t = teacher();
     let dir = scratch("settings");
     let file = dir.join("mine.toml");
-    std::fs::write(&file, "iters = 7\n[synth]\nie = 2.5\n[synth.optim]\nlr = 0.05\n").unwrap();
+    std::fs::write(
+        &file,
+        "iters = 7\n[synth]\nie = 2.5\n[synth.optim]\nlr = 0.05\n",
+    )
+    .unwrap();
     let o = dfkd(&[
-        "distill", "--teacher", &t, "--method", "dafl", "--config", file.to_str().unwrap(), "--set",
-        "synth.oh=0.25", "--epochs", "3", "--dry-run",
+        "distill",
+        "--teacher",
+        &t,
+        "--method",
+        "dafl",
+        "--config",
+        file.to_str().unwrap(),
+        "--set",
+        "synth.oh=0.25",
+        "--epochs",
+        "3",
+        "--dry-run",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let cfg: toml::Value = toml::from_str(&stdout(&o)).unwrap();
@@ -213,17 +341,35 @@ fn settings_come_from_presets_files_and_flags() {
     assert_eq!(cfg["synth"]["optim"]["lr"].as_float(), Some(0.05));
     assert_eq!(cfg["synth"]["optim"]["kind"].as_str(), Some("adam"));
     // The official CIFAR-10 DFAD settings, for the record.
-    let o = dfkd(&["distill", "--teacher", &t, "--method", "dfad", "--preset", "cifar10", "--dry-run"]);
+    let o = dfkd(&[
+        "distill",
+        "--teacher",
+        &t,
+        "--method",
+        "dfad",
+        "--preset",
+        "cifar10",
+        "--dry-run",
+    ]);
     let cfg: toml::Value = toml::from_str(&stdout(&o)).unwrap();
     assert_eq!(cfg["batch_size"].as_integer(), Some(256));
     assert_eq!(cfg["synth"]["generator"]["latent"].as_integer(), Some(256));
-    assert_eq!(cfg["student_schedule"]["milestones"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        cfg["student_schedule"]["milestones"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 fn fails(o: &Output, needle: &str) {
     let err = stderr(o);
     assert!(!o.status.success(), "expected failure");
-    assert!(err.lines().filter(|l| !l.is_empty()).count() == 1 && err.starts_with("error: "), "{err}");
+    assert!(
+        err.lines().filter(|l| !l.is_empty()).count() == 1 && err.starts_with("error: "),
+        "{err}"
+    );
     assert!(err.contains(needle), "'{needle}' not in {err}");
 }
 
@@ -231,24 +377,95 @@ fn fails(o: &Output, needle: &str) {
 fn bad_distillation_arguments_are_one_line_errors() {
     let t = teacher();
     let dir = scratch("distill-errors");
-    fails(&dfkd(&["distill", "--method", "dafl"]), "--teacher is required");
+    fails(
+        &dfkd(&["distill", "--method", "dafl"]),
+        "--teacher is required",
+    );
     fails(&dfkd(&["distill", "--teacher", &t]), "--method is required");
-    fails(&dfkd(&["distill", "--teacher", &t, "--method", "dream", "--dry-run"]), "unknown method 'dream'");
-    fails(&dfkd(&["distill", "--teacher", &t, "--method", "dafl", "--preset", "imagenet", "--dry-run"]), "no preset 'imagenet'");
-    fails(&dfkd(&["distill", "--teacher", &t, "--method", "dafl", "--replay", "tape", "--dry-run"]), "unknown replay 'tape'");
-    fails(&dfkd(&["distill", "--teacher", &t, "--method", "dafl", "--set", "synth.bogus=1", "--dry-run"]), "bogus");
-    fails(&dfkd(&["distill", "--teacher", &t, "--method", "dafl", "--set", "epochs", "--dry-run"]), "key=value");
-    fails(&dfkd(&["distill", "--resume", dir.to_str().unwrap()]), "not a run directory");
+    fails(
+        &dfkd(&["distill", "--teacher", &t, "--method", "dream", "--dry-run"]),
+        "unknown method 'dream'",
+    );
+    fails(
+        &dfkd(&[
+            "distill",
+            "--teacher",
+            &t,
+            "--method",
+            "dafl",
+            "--preset",
+            "imagenet",
+            "--dry-run",
+        ]),
+        "no preset 'imagenet'",
+    );
+    fails(
+        &dfkd(&[
+            "distill",
+            "--teacher",
+            &t,
+            "--method",
+            "dafl",
+            "--replay",
+            "tape",
+            "--dry-run",
+        ]),
+        "unknown replay 'tape'",
+    );
+    fails(
+        &dfkd(&[
+            "distill",
+            "--teacher",
+            &t,
+            "--method",
+            "dafl",
+            "--set",
+            "synth.bogus=1",
+            "--dry-run",
+        ]),
+        "bogus",
+    );
+    fails(
+        &dfkd(&[
+            "distill",
+            "--teacher",
+            &t,
+            "--method",
+            "dafl",
+            "--set",
+            "epochs",
+            "--dry-run",
+        ]),
+        "key=value",
+    );
+    fails(
+        &dfkd(&["distill", "--resume", dir.to_str().unwrap()]),
+        "not a run directory",
+    );
     let out = dir.join("run");
     run(&small("dafl", &out, &["--epochs", "1"]));
-    fails(&dfkd(&small("dafl", &out, &[]).iter().map(String::as_str).collect::<Vec<_>>()), "already holds a run");
+    fails(
+        &dfkd(
+            &small("dafl", &out, &[])
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        ),
+        "already holds a run",
+    );
     fails(
         &dfkd(&["distill", "--resume", out.to_str().unwrap(), "--seed", "3"]),
         "--seed cannot change an existing run",
     );
     let fm = common::repo().join("teachers/lenet5-fashion-mnist.safetensors");
     fails(
-        &dfkd(&["distill", "--resume", out.to_str().unwrap(), "--teacher", fm.to_str().unwrap()]),
+        &dfkd(&[
+            "distill",
+            "--resume",
+            out.to_str().unwrap(),
+            "--teacher",
+            fm.to_str().unwrap(),
+        ]),
         "not the teacher this run started with",
     );
 }
@@ -263,11 +480,20 @@ fn report_gives_the_robustness_table_per_method() {
     let mut runs = Vec::new();
     for (method, seed) in [("dafl", "1"), ("dafl", "2"), ("dfad", "1")] {
         let out = base.join(format!("{method}-{seed}"));
-        run(&small(method, &out, &["--val", &v, "--seed", seed, "--epochs", "3"]));
+        run(&small(
+            method,
+            &out,
+            &["--val", &v, "--seed", seed, "--epochs", "3"],
+        ));
         runs.push(out);
     }
     let plot = base.join("curves.png");
-    let mut args: Vec<String> = vec!["report".into(), "--json".into(), "--plot".into(), plot.display().to_string()];
+    let mut args: Vec<String> = vec![
+        "report".into(),
+        "--json".into(),
+        "--plot".into(),
+        plot.display().to_string(),
+    ];
     args.extend(runs.iter().map(|r| r.display().to_string()));
     let o = run(&args);
     assert!(plot.is_file());
@@ -280,7 +506,11 @@ fn report_gives_the_robustness_table_per_method() {
         std::fs::read_to_string(dir.join("metrics.jsonl"))
             .unwrap()
             .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["val_accuracy"].as_f64().unwrap())
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["val_accuracy"]
+                    .as_f64()
+                    .unwrap()
+            })
             .collect()
     };
     let (a, b) = (acc(&runs[0]), acc(&runs[1]));
@@ -295,8 +525,56 @@ fn report_gives_the_robustness_table_per_method() {
     let mut text: Vec<String> = vec!["report".into(), "--plot".into(), plot.display().to_string()];
     text.extend(runs.iter().map(|r| r.display().to_string()));
     let out = stdout(&run(&text));
-    assert!(out.contains("dafl") && out.contains("dfad") && out.contains("sigma^2"), "{out}");
+    assert!(
+        out.contains("dafl") && out.contains("dfad") && out.contains("sigma^2"),
+        "{out}"
+    );
     let blind = base.join("blind");
     run(&small("dafl", &blind, &["--epochs", "1"]));
-    fails(&dfkd(&["report", blind.to_str().unwrap()]), "no validation accuracy");
+    fails(
+        &dfkd(&["report", blind.to_str().unwrap()]),
+        "no validation accuracy",
+    );
+}
+
+#[test]
+fn replays_hold_what_they_should_and_change_the_student() {
+    let base = scratch("replays");
+    let plain = base.join("none");
+    run(&small("dafl", &plain, &[]));
+    // 3 iterations per epoch of 24 samples; 1/8 of a batch is 3 samples.
+    let sample = 32 * 32 * 4;
+    for (name, extra, bytes) in [
+        (
+            "bank",
+            &[
+                "--replay",
+                "memory-bank",
+                "--set",
+                "replay.every=1",
+                "--set",
+                "replay.capacity=2",
+            ][..],
+            [3 * sample, 6 * sample, 6 * sample, 6 * sample],
+        ),
+        (
+            "pool",
+            &["--replay", "pool"][..],
+            [72 * sample, 144 * sample, 216 * sample, 288 * sample],
+        ),
+    ] {
+        let dir = base.join(name);
+        run(&small("dafl", &dir, extra));
+        let logged: Vec<u64> = std::fs::read_to_string(dir.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["replay_bytes"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(logged, bytes, "{name}");
+        assert!(!same_student(&plain, &dir), "{name} replay changed nothing");
+    }
 }

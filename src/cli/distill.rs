@@ -43,7 +43,7 @@ pub struct Args {
     /// Synthesizer, replacing the method's: dafl, dfad.
     #[arg(long, value_name = "S")]
     pub synth: Option<String>,
-    /// Replay, replacing the method's: none.
+    /// Replay, replacing the method's: none, memory-bank (MB-DFKD), pool (every batch kept).
     #[arg(long, value_name = "R")]
     pub replay: Option<String>,
     /// Student update, replacing the method's: joint.

@@ -74,15 +74,45 @@ pub enum ReplayConfig {
     /// No replay: the student learns from novel samples only.
     #[default]
     None,
+    /// MB-DFKD's cyclic buffer of past batches.
+    MemoryBank {
+        /// Batches held.
+        #[serde(default = "bank_capacity")]
+        capacity: usize,
+        /// A batch is pushed at the end of every `every`-th epoch.
+        #[serde(default = "bank_every")]
+        every: usize,
+        /// Part of the novel batch kept per push, and so replayed per step.
+        #[serde(default = "one_eighth")]
+        fraction: f64,
+    },
+    /// Every novel batch kept; each step replays `fraction` of a batch size
+    /// drawn uniformly from all of them.
+    Pool {
+        #[serde(default = "one_eighth")]
+        fraction: f64,
+    },
+}
+
+fn bank_capacity() -> usize {
+    10
+}
+fn bank_every() -> usize {
+    5
+}
+fn one_eighth() -> f64 {
+    0.125
 }
 
 impl ReplayConfig {
     pub fn name(&self) -> &'static str {
         match self {
             ReplayConfig::None => "none",
+            ReplayConfig::MemoryBank { .. } => "memory-bank",
+            ReplayConfig::Pool { .. } => "pool",
         }
     }
-    pub const NAMES: &'static [&'static str] = &["none"];
+    pub const NAMES: &'static [&'static str] = &["none", "memory-bank", "pool"];
 }
 
 /// How one student step uses novel and memory samples.
@@ -223,7 +253,7 @@ fn owner(section: &str, name: &str) -> Result<&'static str> {
     Ok(match (section, name) {
         ("synth", "dafl") => "dafl",
         ("synth", "dfad") => "dfad",
-        ("replay", "none") | ("update", "joint") => return Ok(""),
+        ("replay", "none" | "memory-bank" | "pool") | ("update", "joint") => return Ok(""),
         _ => {
             let known = match section {
                 "synth" => SynthConfig::NAMES,
@@ -367,6 +397,19 @@ impl Config {
         }
         if g.generator.latent < 1 || g.generator.ngf < 1 {
             bail!("synth.generator.latent and ngf must be positive");
+        }
+        match self.replay {
+            ReplayConfig::MemoryBank {
+                capacity, every, ..
+            } if capacity == 0 || every == 0 => {
+                bail!("replay.capacity and replay.every must be positive")
+            }
+            ReplayConfig::MemoryBank { fraction, .. } | ReplayConfig::Pool { fraction }
+                if !(fraction > 0.0 && fraction <= 1.0) =>
+            {
+                bail!("replay.fraction must be in (0, 1]")
+            }
+            _ => {}
         }
         Ok(())
     }

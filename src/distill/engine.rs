@@ -27,7 +27,7 @@
 //! ```
 
 use super::config::{Config, ReplayConfig, SynthConfig, UpdateConfig};
-use super::replay::{NoReplay, Replay};
+use super::replay::{bank::MemoryBank, pool::Pool, NoReplay, Replay};
 use super::synth::generative::GenerativeSynth;
 use super::synth::{Batch, Models, Synthesizer};
 use super::update::{joint::Joint, StudentUpdate};
@@ -87,6 +87,18 @@ impl Engine {
         };
         let replay: Box<dyn Replay> = match &cfg.replay {
             ReplayConfig::None => Box::new(NoReplay),
+            ReplayConfig::MemoryBank {
+                capacity,
+                every,
+                fraction,
+            } => Box::new(MemoryBank::new(
+                *capacity,
+                *every,
+                replayed(*fraction, cfg.batch_size),
+            )),
+            ReplayConfig::Pool { fraction } => {
+                Box::new(Pool::new(replayed(*fraction, cfg.batch_size)))
+            }
         };
         let update: Box<dyn StudentUpdate> = match &cfg.update {
             UpdateConfig::Joint => Box::new(Joint),
@@ -190,4 +202,9 @@ impl Engine {
         self.epochs_done = epochs_done;
         Ok(())
     }
+}
+
+/// Memory samples per student step: `fraction` of the novel batch, at least one.
+fn replayed(fraction: f64, batch_size: i64) -> i64 {
+    ((fraction * batch_size as f64).round() as i64).max(1)
 }

@@ -4,6 +4,9 @@
 //! student step, may return memory samples to learn from alongside them.
 //! Its memory is accounted in bytes.
 
+pub mod bank;
+pub mod pool;
+
 use super::synth::Models;
 use super::Losses;
 use anyhow::Result;
@@ -44,5 +47,44 @@ impl Replay for NoReplay {
     }
     fn load_state(&mut self, _: &HashMap<String, Tensor>) -> Result<()> {
         Ok(())
+    }
+}
+
+/// Bytes of a tensor's elements.
+fn bytes_of(t: &Tensor) -> u64 {
+    (t.numel() * t.kind().elt_size_in_bytes()) as u64
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use crate::distill::synth::Models;
+    use crate::nn::{zoo, Model};
+    use tch::Tensor;
+
+    /// A teacher and a student for replays that do not consult them.
+    pub fn models() -> (Model, Model) {
+        let m = || zoo::build("lenet5-half", 10, [1, 32, 32]).unwrap();
+        (m(), m())
+    }
+
+    pub fn with<R>(f: impl FnOnce(&Models) -> R) -> R {
+        let (teacher, student) = models();
+        f(&Models {
+            teacher: &teacher,
+            student: &student,
+        })
+    }
+
+    /// A batch of `n` samples whose every value is `id`.
+    pub fn batch(n: i64, id: f64) -> Tensor {
+        Tensor::full([n, 1, 32, 32], id, (tch::Kind::Float, tch::Device::Cpu))
+    }
+
+    /// The distinct ids in a batch made by `batch`.
+    pub fn ids(t: &Tensor) -> Vec<i64> {
+        let v: Vec<f32> = Vec::try_from(&t.amax([1, 2, 3], false)).unwrap();
+        let mut ids: Vec<i64> = v.iter().map(|x| *x as i64).collect();
+        ids.dedup();
+        ids
     }
 }

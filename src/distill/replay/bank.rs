@@ -1,0 +1,167 @@
+//! MB-DFKD's memory bank (Binici et al., WACV 2022): a cyclic buffer of past
+//! novel batches. Every `every` epochs the first `fraction` of the epoch's
+//! last novel batch is pushed; each student step replays one stored batch
+//! chosen at random, concatenated with the novel one (as the re-implementation
+//! in gaurav104/LRA, `predfkd_memory.py`, does).
+
+use super::{bytes_of, Replay};
+use crate::distill::synth::Models;
+use crate::distill::Losses;
+use anyhow::{bail, Result};
+use std::collections::HashMap;
+use tch::{Kind, Tensor};
+
+pub struct MemoryBank {
+    capacity: usize,
+    every: usize,
+    keep: i64,
+    batches: Vec<Tensor>,
+    /// Where the next push goes once the bank is full.
+    next: usize,
+    /// The latest novel batch's kept part, pushed at the end of a push epoch.
+    latest: Option<Tensor>,
+}
+
+impl MemoryBank {
+    /// A bank of `capacity` batches of `keep` samples, pushed every `every`
+    /// epochs.
+    pub fn new(capacity: usize, every: usize, keep: i64) -> Self {
+        Self {
+            capacity,
+            every,
+            keep,
+            batches: Vec::new(),
+            next: 0,
+            latest: None,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.batches.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.batches.is_empty()
+    }
+}
+
+impl Replay for MemoryBank {
+    fn sample(&mut self, _: &Models, _: &mut Losses) -> Option<Tensor> {
+        if self.batches.is_empty() {
+            return None;
+        }
+        let i = Tensor::randint(
+            self.batches.len() as i64,
+            [1],
+            (Kind::Int64, tch::Device::Cpu),
+        )
+        .int64_value(&[0]) as usize;
+        Some(self.batches[i].shallow_clone())
+    }
+
+    fn observe(&mut self, _: &Models, novel: &Tensor, _: usize, _: &mut Losses) {
+        let keep = self.keep.min(novel.size()[0]);
+        self.latest = Some(novel.narrow(0, 0, keep).detach().copy());
+    }
+
+    fn end_epoch(&mut self, epoch: usize) {
+        if epoch % self.every != 0 {
+            return;
+        }
+        let Some(batch) = self.latest.take() else {
+            return;
+        };
+        if self.batches.len() < self.capacity {
+            self.batches.push(batch);
+        } else {
+            self.batches[self.next] = batch;
+            self.next = (self.next + 1) % self.capacity;
+        }
+    }
+
+    fn bytes(&self) -> u64 {
+        self.batches.iter().map(bytes_of).sum()
+    }
+
+    fn state(&self) -> Vec<(String, Tensor)> {
+        let mut out: Vec<(String, Tensor)> = self
+            .batches
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (format!("replay/bank/{i:04}"), b.shallow_clone()))
+            .collect();
+        out.push(("replay/next".into(), Tensor::from(self.next as i64)));
+        out
+    }
+
+    fn load_state(&mut self, s: &HashMap<String, Tensor>) -> Result<()> {
+        self.batches = (0..)
+            .map_while(|i| s.get(&format!("replay/bank/{i:04}")).map(Tensor::copy))
+            .collect();
+        if self.batches.len() > self.capacity {
+            bail!(
+                "resume state holds {} memory-bank batches, more than the capacity {}",
+                self.batches.len(),
+                self.capacity
+            );
+        }
+        self.next = match s.get("replay/next") {
+            Some(t) => t.int64_value(&[]) as usize,
+            None => bail!("resume state lacks 'replay/next'"),
+        };
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{batch, ids, with};
+    use super::*;
+
+    #[test]
+    fn pushes_every_k_epochs_and_overwrites_the_oldest_when_full() {
+        with(|m| {
+            let mut log = Losses::default();
+            let mut bank = MemoryBank::new(2, 2, 3);
+            for epoch in 0..7 {
+                assert_eq!(bank.sample(m, &mut log).is_none(), epoch == 0);
+                // Two steps per epoch; the epoch's last batch is the one kept.
+                bank.observe(m, &batch(8, -1.0), 0, &mut log);
+                bank.observe(m, &batch(8, epoch as f64), 1, &mut log);
+                bank.end_epoch(epoch);
+            }
+            // Pushed at epochs 0, 2, 4, 6 into two slots: 6 replaced 2.
+            let held: Vec<i64> = bank.batches.iter().flat_map(ids).collect();
+            assert_eq!(held, [4, 6]);
+            assert_eq!(bank.bytes(), 2 * 3 * 32 * 32 * 4);
+            let replayed = bank.sample(m, &mut log).unwrap();
+            assert_eq!(replayed.size(), [3, 1, 32, 32]);
+            assert!([[4], [6]].contains(&[ids(&replayed)[0]]));
+        })
+    }
+
+    #[test]
+    fn replays_every_stored_batch_and_survives_a_resume() {
+        with(|m| {
+            let mut log = Losses::default();
+            let mut bank = MemoryBank::new(3, 1, 4);
+            for epoch in 0..4 {
+                bank.observe(m, &batch(4, epoch as f64), 0, &mut log);
+                bank.end_epoch(epoch);
+            }
+            let mut seen = std::collections::BTreeSet::new();
+            for _ in 0..100 {
+                seen.insert(ids(&bank.sample(m, &mut log).unwrap())[0]);
+            }
+            assert_eq!(seen.into_iter().collect::<Vec<_>>(), [1, 2, 3]);
+            let state: HashMap<String, Tensor> = bank.state().into_iter().collect();
+            let mut back = MemoryBank::new(3, 1, 4);
+            back.load_state(&state).unwrap();
+            assert_eq!((back.len(), back.next), (3, 1));
+            tch::manual_seed(5);
+            let a = bank.sample(m, &mut log).unwrap();
+            tch::manual_seed(5);
+            assert!(a.equal(&back.sample(m, &mut log).unwrap()));
+        })
+    }
+}
