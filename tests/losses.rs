@@ -42,6 +42,14 @@ fn hand_computed_values() {
     let want = 2.0 / 3.0 * (4.0f64 / 3.0).ln() + 1.0 / 3.0 * (2.0f64 / 3.0).ln();
     assert!((val(&KdLoss::Kl { temperature: 1.0 }.loss(&s, &te)) - want).abs() < 1e-6);
     // The batch mean: two copies of the same row give the same loss.
+    // JS agreement: identical logits give 1; the clamps bound it below by 0.
+    assert!((val(&losses::js_agreement(&a, &a, 3.0)) - 1.0).abs() < 1e-7);
+    let far = t(&[100.0, 0.0], &[1, 2]);
+    let near = t(&[0.0, 100.0], &[1, 2]);
+    // p = (.99, .01) and q = (.01, .99) after clamping, m = (.5, .5):
+    // JS = mean over 2 elements of .5 ln(.5/.99) + .5 ln(.5/.01), per side.
+    let kl = (0.5 * (0.5f64 / 0.99).ln() + 0.5 * (0.5f64 / 0.01).ln()) / 2.0;
+    assert!((val(&losses::js_agreement(&far, &near, 1.0)) - (1.0 - kl)).abs() < 1e-6);
     let s2 = Tensor::cat(&[&s, &s], 0);
     let t2 = Tensor::cat(&[&te, &te], 0);
     assert!((val(&KdLoss::Kl { temperature: 1.0 }.loss(&s2, &t2)) - want).abs() < 1e-6);
@@ -67,6 +75,7 @@ fn same_values_as_the_official_formulas_in_pytorch() {
         ("information_entropy", losses::information_entropy(&te)),
         ("activation", losses::activation(&f)),
         ("adversarial_l1", losses::adversarial_l1(&s, &te)),
+        ("js_agreement_t3", losses::js_agreement(&s, &te, 3.0)),
     ];
     let tensors: Vec<(String, Tensor)> = named
         .iter()

@@ -64,3 +64,18 @@ pub fn activation(features: &Tensor) -> Tensor {
 pub fn adversarial_l1(student_logits: &Tensor, teacher_logits: &Tensor) -> Tensor {
     -l1(student_logits, teacher_logits)
 }
+
+/// The agreement term of the JS-adversarial generators (Adaptive
+/// DeepInversion, MB-DFKD, PRE-DFKD): `1 - JS(softmax(s/T), softmax(t/T))`,
+/// with the official code's details: probabilities clamped to [0.01, 0.99]
+/// after the mixture is formed, each KL averaged over every element (as
+/// `nn.KLDivLoss()`), and the divergence clamped to [0, 1]. Minimising it
+/// drives the generator to samples where student and teacher disagree.
+pub fn js_agreement(student_logits: &Tensor, teacher_logits: &Tensor, temperature: f64) -> Tensor {
+    let p = (student_logits / temperature).softmax(1, Kind::Float);
+    let q = (teacher_logits / temperature).softmax(1, Kind::Float);
+    let m = ((&p + &q) * 0.5).clamp(0.01, 0.99);
+    let kl_to_m = |x: &Tensor| x.clamp(0.01, 0.99).log().kl_div(&m, Reduction::Mean, false);
+    let js = (kl_to_m(&p) + kl_to_m(&q)) * 0.5;
+    js.clamp(0.0, 1.0).neg() + 1.0
+}

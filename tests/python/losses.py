@@ -22,6 +22,18 @@ def kdloss(y, teacher_scores, T=1.0):  # DAFL's kdloss, with Hinton's T^2 for T 
     return F.kl_div(p, q, reduction="sum") / y.shape[0] * T * T
 
 
+def JS_divergence(outputs, outputs_student):  # PRE-DFKD / LRA, as written there
+    T = 3.0
+    P = torch.nn.functional.softmax(outputs_student / T, dim=1)
+    Q = torch.nn.functional.softmax(outputs / T, dim=1)
+    M = 0.5 * (P + Q)
+    P = torch.clamp(P, 0.01, 0.99)
+    Q = torch.clamp(Q, 0.01, 0.99)
+    M = torch.clamp(M, 0.01, 0.99)
+    loss = 0.5 * torch.nn.KLDivLoss()(torch.log(P), M) + 0.5 * torch.nn.KLDivLoss()(torch.log(Q), M)
+    return 1.0 - torch.clamp(loss, 0.0, 1.0)
+
+
 p = F.softmax(t, dim=1).mean(dim=0)
 expected = {
     "kl_t1": kdloss(s, t),
@@ -31,6 +43,7 @@ expected = {
     "information_entropy": (p * torch.log10(p)).sum(),
     "activation": -f.abs().mean(),
     "adversarial_l1": -F.l1_loss(s, t),
+    "js_agreement_t3": JS_divergence(s, t),
 }
 failed = []
 for name, want in expected.items():
