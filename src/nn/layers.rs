@@ -70,9 +70,23 @@ pub fn channels_last(x: &Tensor) -> Tensor {
 
 impl Conv2d {
     pub fn new(store: &mut Store, prefix: &str, cin: i64, cout: i64, k: i64, cfg: ConvCfg) -> Self {
+        Self::named(store, prefix, "weight", cin, cout, k, cfg)
+    }
+
+    /// A conv whose weight is registered as `weight_name` (spectral
+    /// normalisation trains `weight_orig`).
+    pub fn named(
+        store: &mut Store,
+        prefix: &str,
+        weight_name: &str,
+        cin: i64,
+        cout: i64,
+        k: i64,
+        cfg: ConvCfg,
+    ) -> Self {
         let fan_in = cin * k * k;
         let init = uniform(&[cout, cin, k, k], kaiming_uniform_bound(fan_in));
-        let weight = register(store, prefix, "weight", channels_last(&init));
+        let weight = register(store, prefix, weight_name, channels_last(&init));
         let bias = cfg.bias.then(|| {
             register(
                 store,
@@ -90,8 +104,18 @@ impl Conv2d {
     }
 
     pub fn forward(&self, x: &Tensor, ctx: &Ctx) -> Tensor {
+        self.forward_weight(x, self.weight.get(ctx), ctx)
+    }
+
+    /// The weight this forward would use (the substitute, if any).
+    pub fn weight_in<'t>(&'t self, ctx: &'t Ctx) -> &'t Tensor {
+        self.weight.get(ctx)
+    }
+
+    /// The convolution with `weight` in place of the layer's own.
+    pub fn forward_weight(&self, x: &Tensor, weight: &Tensor, ctx: &Ctx) -> Tensor {
         x.conv2d(
-            self.weight.get(ctx),
+            weight,
             self.bias.as_ref().map(|b| b.get(ctx)),
             [self.stride, self.stride],
             [self.padding, self.padding],

@@ -11,6 +11,7 @@ pub mod lenet;
 pub mod model;
 pub mod resnet;
 pub mod resnet_cifar;
+pub mod spectral;
 pub mod store;
 pub mod wrn;
 pub mod zoo;
