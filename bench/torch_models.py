@@ -213,3 +213,47 @@ class Generator(nn.Module):
         img = self.conv_blocks1(img)
         img = F.interpolate(img, scale_factor=2)
         return self.conv_blocks2(img)
+
+
+class PreDfkdGenerator(nn.Module):
+    """PRE-DFKD's generators (networks/generator.py): DAFL's network with
+    U(-0.08, 0.08) weights, zero biases and the last conv in conv_blocks3;
+    spectral-normalised convs for the novel generator, plain for the memory
+    generator (the VAE decoder)."""
+
+    def __init__(self, latent=1000, ngf=64, channels=3, size=32, bn_eps=0.8, spectral_norm=True):
+        super().__init__()
+        sn = nn.utils.spectral_norm if spectral_norm else (lambda m: m)
+        self.init_size = size // 4
+        self.ngf = ngf
+        self.l1 = nn.Sequential(nn.Linear(latent, 2 * ngf * self.init_size**2))
+        self.conv_blocks0 = nn.Sequential(nn.BatchNorm2d(2 * ngf))
+        self.conv_blocks1 = nn.Sequential(
+            sn(nn.Conv2d(2 * ngf, 2 * ngf, 3, stride=1, padding=1)),
+            nn.BatchNorm2d(2 * ngf, bn_eps),
+            nn.LeakyReLU(0.2, inplace=True),
+        )
+        self.conv_blocks2 = nn.Sequential(
+            sn(nn.Conv2d(2 * ngf, ngf, 3, stride=1, padding=1)),
+            nn.BatchNorm2d(ngf, bn_eps),
+            nn.LeakyReLU(0.2, inplace=True),
+        )
+        self.conv_blocks3 = nn.Sequential(
+            sn(nn.Conv2d(ngf, channels, 3, stride=1, padding=1)),
+            nn.Tanh(),
+            nn.BatchNorm2d(channels, affine=False),
+        )
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.uniform_(m.weight, a=-0.08, b=0.08)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, z):
+        out = self.l1(z)
+        out = out.view(out.shape[0], 2 * self.ngf, self.init_size, self.init_size)
+        img = self.conv_blocks0(out)
+        img = F.interpolate(img, scale_factor=2)
+        img = self.conv_blocks1(img)
+        img = F.interpolate(img, scale_factor=2)
+        img = self.conv_blocks2(img)
+        return self.conv_blocks3(img)

@@ -102,17 +102,26 @@ fn checkpoints_load_in_pytorch_and_pytorch_state_dicts_load_here() {
 
 #[test]
 fn generator_matches_its_pytorch_twin() {
-    use dfkd::nn::generator::{Generator, GeneratorSpec};
+    use dfkd::nn::generator::{Generator, GeneratorSpec, GeneratorStyle};
     let Some(python) = common::venv_python("generator parity") else {
         return;
     };
     let dir = common::scratch("gen-parity");
-    for (eps, channels) in [(0.8, 1), (1e-5, 3)] {
+    // DAFL's and DFAD's generators; PRE-DFKD's novel (spectral-normalised)
+    // and memory generators.
+    for (eps, channels, style, spectral_norm) in [
+        (0.8, 1, GeneratorStyle::Dafl, false),
+        (1e-5, 3, GeneratorStyle::Dafl, false),
+        (0.8, 1, GeneratorStyle::PreDfkd, true),
+        (0.8, 3, GeneratorStyle::PreDfkd, false),
+    ] {
         tch::manual_seed(21);
         let spec = GeneratorSpec {
             latent: 100,
             ngf: 64,
             bn_eps: eps,
+            style,
+            spectral_norm,
         };
         let g = Generator::new(&spec, [channels, 32, 32]);
         let weights: Vec<(String, Tensor)> = g
@@ -136,6 +145,11 @@ fn generator_matches_its_pytorch_twin() {
             .arg(common::repo().join("tests/python/generator.py"))
             .args([&io, &w])
             .args(["100", &eps.to_string()])
+            .args(match (style, spectral_norm) {
+                (GeneratorStyle::Dafl, _) => &[][..],
+                (GeneratorStyle::PreDfkd, true) => &["pre-dfkd", "sn"][..],
+                (GeneratorStyle::PreDfkd, false) => &["pre-dfkd", "plain"][..],
+            })
             .output()
             .unwrap();
         assert!(

@@ -8,11 +8,26 @@
 //! follow DAFL's `Generator` (`l1.0`, `conv_blocks0.0`, `conv_blocks1.{0,1}`,
 //! `conv_blocks2.{0,1,3,5}`). BatchNorm always runs on batch statistics, as in
 //! the papers, where the generator never leaves train mode.
+//!
+//! PRE-DFKD's generators (also MB-DFKD's) are the same network in another
+//! style: weights drawn from U(-0.08, 0.08) with zero biases, the last conv in
+//! its own block (`conv_blocks3.{0,2}`), and, for the novel generator,
+//! spectral-normalised convolutions.
 
 use super::forward::{Ctx, Taps};
 use super::layers::{channels_last, BatchNorm2d, Conv2d, ConvCfg, Linear};
+use super::spectral::SpectralConv2d;
 use super::store::Store;
-use tch::Tensor;
+use tch::{Kind, Tensor};
+
+/// Whose generator: DAFL's (and DFAD's) or PRE-DFKD's (and MB-DFKD's).
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GeneratorStyle {
+    #[default]
+    Dafl,
+    PreDfkd,
+}
 
 /// The generator's shape and its one numerical quirk.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -25,6 +40,47 @@ pub struct GeneratorSpec {
     pub ngf: i64,
     /// BatchNorm eps of the two conv blocks (0.8 DAFL/PRE-DFKD, 1e-5 DFAD).
     pub bn_eps: f64,
+    #[serde(default)]
+    pub style: GeneratorStyle,
+    /// Spectral normalisation of the convolutions (PRE-DFKD's novel generator).
+    #[serde(default)]
+    pub spectral_norm: bool,
+}
+
+/// A generator convolution, plain or spectral-normalised.
+enum Conv {
+    Plain(Conv2d),
+    Spectral(SpectralConv2d),
+}
+
+impl Conv {
+    fn new(store: &mut Store, prefix: &str, cin: i64, cout: i64, spectral: bool) -> Self {
+        let cfg = ConvCfg {
+            stride: 1,
+            padding: 1,
+            bias: true,
+        };
+        if spectral {
+            Conv::Spectral(SpectralConv2d::new(store, prefix, cin, cout, 3, cfg))
+        } else {
+            Conv::Plain(Conv2d::new(store, prefix, cin, cout, 3, cfg))
+        }
+    }
+
+    fn forward(&self, x: &Tensor, ctx: &Ctx) -> Tensor {
+        match self {
+            Conv::Plain(c) => c.forward(x, ctx),
+            Conv::Spectral(c) => c.forward(x, ctx),
+        }
+    }
+
+    /// The trained weight and bias.
+    fn weight_and_bias(&self) -> (&Tensor, Option<&Tensor>) {
+        match self {
+            Conv::Plain(c) => (&c.weight.tensor, c.bias.as_ref().map(|b| &b.tensor)),
+            Conv::Spectral(c) => (c.weight_orig(), c.bias()),
+        }
+    }
 }
 
 fn default_ngf() -> i64 {
@@ -38,41 +94,58 @@ pub struct Generator {
     pub image: [i64; 3],
     l1: Linear,
     bn0: BatchNorm2d,
-    conv1: Conv2d,
+    conv1: Conv,
     bn1: BatchNorm2d,
-    conv2: Conv2d,
+    conv2: Conv,
     bn2: BatchNorm2d,
-    conv3: Conv2d,
+    conv3: Conv,
     bn_out: BatchNorm2d,
     slope: Tensor,
 }
 
-fn conv3x3(store: &mut Store, prefix: &str, cin: i64, cout: i64) -> Conv2d {
-    let cfg = ConvCfg {
-        stride: 1,
-        padding: 1,
-        bias: true,
-    };
-    Conv2d::new(store, prefix, cin, cout, 3, cfg)
-}
-
 impl Generator {
-    /// A freshly initialised generator (PyTorch's default initialisation)
-    /// for images of shape `image`, whose height and width divide by 4.
+    /// A freshly initialised generator for images of shape `image`, whose
+    /// height and width divide by 4. The random draws follow the PyTorch
+    /// code of its style in order, so the same seed gives the same weights.
     pub fn new(spec: &GeneratorSpec, image: [i64; 3]) -> Self {
         let [c, _, _] = image;
         let s = image[1] / 4;
         let w = 2 * spec.ngf;
+        let sn = spec.spectral_norm;
+        let (last, out) = match spec.style {
+            GeneratorStyle::Dafl => ("conv_blocks2.3", "conv_blocks2.5"),
+            GeneratorStyle::PreDfkd => ("conv_blocks3.0", "conv_blocks3.2"),
+        };
         let mut store = Store::new();
         let st = &mut store;
         let l1 = Linear::new(st, "l1.0", spec.latent, w * s * s);
         let bn0 = BatchNorm2d::new(st, "conv_blocks0.0", w);
-        let conv1 = conv3x3(st, "conv_blocks1.0", w, w);
+        let conv1 = Conv::new(st, "conv_blocks1.0", w, w, sn);
         let bn1 = BatchNorm2d::with(st, "conv_blocks1.1", w, spec.bn_eps, true);
-        let conv2 = conv3x3(st, "conv_blocks2.0", w, spec.ngf);
+        let conv2 = Conv::new(st, "conv_blocks2.0", w, spec.ngf, sn);
         let bn2 = BatchNorm2d::with(st, "conv_blocks2.1", spec.ngf, spec.bn_eps, true);
-        let conv3 = conv3x3(st, "conv_blocks2.3", spec.ngf, c);
-        let bn_out = BatchNorm2d::with(st, "conv_blocks2.5", c, 1e-5, false);
+        let conv3 = Conv::new(st, last, spec.ngf, c, sn);
+        let bn_out = BatchNorm2d::with(st, out, c, 1e-5, false);
+        if spec.style == GeneratorStyle::PreDfkd {
+            // PRE-DFKD re-initialises every linear and conv layer, in module order.
+            let layers = [
+                (&l1.weight.tensor, Some(&l1.bias.tensor)),
+                conv1.weight_and_bias(),
+                conv2.weight_and_bias(),
+                conv3.weight_and_bias(),
+            ];
+            tch::no_grad(|| {
+                for (weight, bias) in layers {
+                    // Drawn in the logical (contiguous) order, then laid out.
+                    let u = Tensor::empty(weight.size(), (Kind::Float, tch::Device::Cpu))
+                        .uniform_(-0.08, 0.08);
+                    weight.shallow_clone().copy_(&u);
+                    if let Some(b) = bias {
+                        let _ = b.shallow_clone().zero_();
+                    }
+                }
+            });
+        }
         Self {
             spec: spec.clone(),
             store,
