@@ -12,7 +12,7 @@ use std::time::Instant;
 
 /// The method and budget that gave the best student within the demo's
 /// time budget on a 2-core CPU (bench/RESULTS.md).
-const METHOD: &str = "dfad";
+const METHOD: &str = "dafl";
 const PRESET: &str = "fashion-mnist-demo";
 
 #[derive(Parser)]

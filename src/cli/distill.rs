@@ -33,14 +33,14 @@ pub struct Args {
     /// Student architecture [default: the preset's].
     #[arg(long, value_name = "ARCH")]
     pub student: Option<String>,
-    /// Published method to follow: dafl, dfad.
+    /// Published method to follow: dafl, dfad, mb-dfkd (CIFAR presets).
     #[arg(long, value_name = "M")]
     pub method: Option<String>,
     /// Settings of the method: mnist, cifar10, cifar100 (official), mnist-cpu,
     /// fashion-mnist-demo (small CPU budgets) [default: the teacher's dataset].
     #[arg(long, value_name = "P")]
     pub preset: Option<String>,
-    /// Synthesizer, replacing the method's: dafl, dfad.
+    /// Synthesizer, replacing the method's: dafl, dfad, pre-dfkd (PRE-DFKD/MB-DFKD novel generator).
     #[arg(long, value_name = "S")]
     pub synth: Option<String>,
     /// Replay, replacing the method's: none, memory-bank (MB-DFKD), pool (every batch kept).

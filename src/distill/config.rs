@@ -36,6 +36,12 @@ pub struct GenerativeConfig {
     /// Weight of the adversarial term (DFAD: -L1 between student and teacher).
     #[serde(default)]
     pub adv: f64,
+    /// Weight of the JS adversarial term (MB-DFKD, PRE-DFKD: 1 - JS between
+    /// student and teacher at temperature `js_temperature`).
+    #[serde(default)]
+    pub js: f64,
+    #[serde(default = "three")]
+    pub js_temperature: f64,
     /// Student steps per iteration, each on fresh samples.
     pub student_steps: usize,
     /// Whether the generator step comes before the student steps.
@@ -55,6 +61,13 @@ pub enum SynthConfig {
     Dafl(GenerativeConfig),
     /// DFAD (Fang et al. 2019): generator trained adversarially (-L1).
     Dfad(GenerativeConfig),
+    /// The novel-sample generator of MB-DFKD and PRE-DFKD (Binici et al.
+    /// 2022): spectral-normalised, DAFL priors plus 1 - JS against the student.
+    PreDfkd(GenerativeConfig),
+}
+
+fn three() -> f64 {
+    3.0
 }
 
 impl SynthConfig {
@@ -62,9 +75,10 @@ impl SynthConfig {
         match self {
             SynthConfig::Dafl(_) => "dafl",
             SynthConfig::Dfad(_) => "dfad",
+            SynthConfig::PreDfkd(_) => "pre-dfkd",
         }
     }
-    pub const NAMES: &'static [&'static str] = &["dafl", "dfad"];
+    pub const NAMES: &'static [&'static str] = &["dafl", "dfad", "pre-dfkd"];
 }
 
 /// What the student sees again from earlier epochs.
@@ -171,6 +185,16 @@ fn one() -> usize {
 /// The built-in presets: (method, preset, TOML).
 pub const PRESETS: &[(&str, &str, &str)] = &[
     (
+        "mb-dfkd",
+        "cifar10",
+        include_str!("../../configs/mb-dfkd/cifar10.toml"),
+    ),
+    (
+        "mb-dfkd",
+        "cifar100",
+        include_str!("../../configs/mb-dfkd/cifar100.toml"),
+    ),
+    (
         "dafl",
         "mnist",
         include_str!("../../configs/dafl/mnist.toml"),
@@ -253,6 +277,9 @@ fn owner(section: &str, name: &str) -> Result<&'static str> {
     Ok(match (section, name) {
         ("synth", "dafl") => "dafl",
         ("synth", "dfad") => "dfad",
+        // PRE-DFKD's novel generator; MB-DFKD's presets carry it until
+        // PRE-DFKD's own arrive with its memory generator.
+        ("synth", "pre-dfkd") => "mb-dfkd",
         ("replay", "none" | "memory-bank" | "pool") | ("update", "joint") => return Ok(""),
         _ => {
             let known = match section {
@@ -416,7 +443,7 @@ impl Config {
 
     pub fn generative(&self) -> &GenerativeConfig {
         match &self.synth {
-            SynthConfig::Dafl(g) | SynthConfig::Dfad(g) => g,
+            SynthConfig::Dafl(g) | SynthConfig::Dfad(g) | SynthConfig::PreDfkd(g) => g,
         }
     }
 

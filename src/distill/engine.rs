@@ -81,7 +81,7 @@ impl Engine {
             .with_context(|| format!("student {}", cfg.student))?;
         let student_opt = cfg.student_optim.build(student.parameters());
         let synth: Box<dyn Synthesizer> = match &cfg.synth {
-            SynthConfig::Dafl(g) | SynthConfig::Dfad(g) => {
+            SynthConfig::Dafl(g) | SynthConfig::Dfad(g) | SynthConfig::PreDfkd(g) => {
                 Box::new(GenerativeSynth::new(g, shape, cfg.batch_size))
             }
         };

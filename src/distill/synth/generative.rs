@@ -3,7 +3,9 @@
 //! DAFL: one-hot + information entropy + activation priors; the student
 //! learns from the same batch in the same step. DFAD: the negated L1
 //! distance between student and teacher (adversarial), after 5 student steps
-//! on fresh samples. The loss weights and the plan in the config choose.
+//! on fresh samples. MB-DFKD and PRE-DFKD: DAFL's priors plus 1 - JS between
+//! student and teacher, one generator step before 10 student steps. The loss
+//! weights and the plan in the config choose.
 
 use super::{Batch, Models, Plan, Synthesizer};
 use crate::distill::config::GenerativeConfig;
@@ -74,14 +76,25 @@ impl Synthesizer for GenerativeSynth {
                 terms.push(a * c.a);
             }
         }
+        let student = (c.adv != 0.0 || c.js != 0.0).then(|| m.student.forward(&x, true));
         if c.adv != 0.0 {
-            let s = m.student.forward(&x, true);
-            let adv = losses::adversarial_l1(&s, &t.logits);
+            let adv = losses::adversarial_l1(student.as_ref().unwrap(), &t.logits);
             log.add("adv", &adv);
             terms.push(adv * c.adv);
         }
+        if c.js != 0.0 {
+            // The official code compares with the teacher's logits detached:
+            // the generator learns from the student's side only.
+            let js = losses::js_agreement(
+                student.as_ref().unwrap(),
+                &t.logits.detach(),
+                c.js_temperature,
+            );
+            log.add("js", &js);
+            terms.push(js * c.js);
+        }
         let Some(loss) = terms.into_iter().reduce(|a, b| a + b) else {
-            anyhow::bail!("the generator has no loss: every weight (oh, ie, a, adv) is 0");
+            anyhow::bail!("the generator has no loss: every weight (oh, ie, a, adv, js) is 0");
         };
         log.add("generator", &loss);
         self.opt.minimize(&loss);
