@@ -201,6 +201,7 @@ fn a_stopped_and_resumed_run_ends_bit_identical() {
         ("dfad", "dfad", &[][..]),
         ("dafl-bank", "dafl", &bank[..]),
         ("dfad-pool", "dfad", &["--replay", "pool"][..]),
+        ("dafl-vae", "dafl", &["--replay", "vae"][..]),
     ] {
         let base = scratch(&format!("resume-{name}"));
         let whole = base.join("whole");
@@ -576,6 +577,32 @@ fn replays_hold_what_they_should_and_change_the_student() {
             .collect();
         assert_eq!(logged, bytes, "{name}");
         assert!(!same_student(&plain, &dir), "{name} replay changed nothing");
+    }
+    // The VAE's memory is its parameters, buffers and optimizer state: the
+    // same from the first epoch to the last. Each ablation changes the student.
+    let vae = base.join("vae");
+    run(&small("dafl", &vae, &["--replay", "vae"]));
+    let logged: Vec<u64> = std::fs::read_to_string(vae.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["replay_bytes"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert!(
+        logged[0] > 1_000_000 && logged.iter().all(|b| *b == logged[0]),
+        "{logged:?}"
+    );
+    assert!(!same_student(&plain, &vae), "vae replay changed nothing");
+    for (name, switch) in [
+        ("pixel-only", "replay.pixel_only=true"),
+        ("no-tuning", "replay.latent_tuning=false"),
+    ] {
+        let dir = base.join(name);
+        run(&small("dafl", &dir, &["--replay", "vae", "--set", switch]));
+        assert!(!same_student(&vae, &dir), "{name} changed nothing");
     }
 }
 

@@ -106,6 +106,65 @@ pub enum ReplayConfig {
         #[serde(default = "one_eighth")]
         fraction: f64,
     },
+    /// PRE-DFKD's memory generator (a VAE) replaying samples it generates.
+    Vae(VaeConfig),
+}
+
+/// PRE-DFKD's memory generator; defaults are the official code's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaeConfig {
+    /// Latent dimension of the VAE [default: the novel generator's, as
+    /// officially].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latent: Option<i64>,
+    /// Memory samples per student step, as a part of the batch size.
+    #[serde(default = "one_eighth")]
+    pub fraction: f64,
+    /// Adam learning rate of encoder and decoder (lr_G / 40 officially).
+    #[serde(default = "vae_lr")]
+    pub lr: f64,
+    /// VAE updates in the first this many student steps of an iteration.
+    #[serde(default = "four")]
+    pub vae_steps: usize,
+    #[serde(default = "kl_weight")]
+    pub kl_weight: f64,
+    /// Reconstruction in pixels only, without the teacher's logits (ablation).
+    #[serde(default)]
+    pub pixel_only: bool,
+    /// Algorithm 2's latent tuning; off draws codes from N(0, I) (ablation).
+    #[serde(default = "yes")]
+    pub latent_tuning: bool,
+    /// Adam learning rate of the one tuning step (lr_G officially).
+    #[serde(default = "tune_lr")]
+    pub tune_lr: f64,
+    /// Weights of the tuning's information-entropy and one-hot terms.
+    #[serde(default = "five")]
+    pub ie: f64,
+    #[serde(default = "one_f")]
+    pub oh: f64,
+}
+
+fn vae_lr() -> f64 {
+    5e-4
+}
+fn four() -> usize {
+    4
+}
+fn kl_weight() -> f64 {
+    1e-5
+}
+fn yes() -> bool {
+    true
+}
+fn tune_lr() -> f64 {
+    0.02
+}
+fn five() -> f64 {
+    5.0
+}
+fn one_f() -> f64 {
+    1.0
 }
 
 fn bank_capacity() -> usize {
@@ -124,9 +183,10 @@ impl ReplayConfig {
             ReplayConfig::None => "none",
             ReplayConfig::MemoryBank { .. } => "memory-bank",
             ReplayConfig::Pool { .. } => "pool",
+            ReplayConfig::Vae(_) => "vae",
         }
     }
-    pub const NAMES: &'static [&'static str] = &["none", "memory-bank", "pool"];
+    pub const NAMES: &'static [&'static str] = &["none", "memory-bank", "pool", "vae"];
 }
 
 /// How one student step uses novel and memory samples.
@@ -280,7 +340,7 @@ fn owner(section: &str, name: &str) -> Result<&'static str> {
         // PRE-DFKD's novel generator; MB-DFKD's presets carry it until
         // PRE-DFKD's own arrive with its memory generator.
         ("synth", "pre-dfkd") => "mb-dfkd",
-        ("replay", "none" | "memory-bank" | "pool") | ("update", "joint") => return Ok(""),
+        ("replay", "none" | "memory-bank" | "pool" | "vae") | ("update", "joint") => return Ok(""),
         _ => {
             let known = match section {
                 "synth" => SynthConfig::NAMES,

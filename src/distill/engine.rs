@@ -27,7 +27,7 @@
 //! ```
 
 use super::config::{Config, ReplayConfig, SynthConfig, UpdateConfig};
-use super::replay::{bank::MemoryBank, pool::Pool, NoReplay, Replay};
+use super::replay::{bank::MemoryBank, pool::Pool, vae::VaeReplay, NoReplay, Replay};
 use super::synth::generative::GenerativeSynth;
 use super::synth::{Batch, Models, Synthesizer};
 use super::update::{joint::Joint, StudentUpdate};
@@ -99,6 +99,12 @@ impl Engine {
             ReplayConfig::Pool { fraction } => {
                 Box::new(Pool::new(replayed(*fraction, cfg.batch_size)))
             }
+            ReplayConfig::Vae(v) => Box::new(VaeReplay::new(
+                v,
+                shape,
+                cfg.batch_size,
+                cfg.generative().generator.latent,
+            )),
         };
         let update: Box<dyn StudentUpdate> = match &cfg.update {
             UpdateConfig::Joint => Box::new(Joint),

@@ -162,10 +162,18 @@ impl Generator {
         }
     }
 
-    /// Images from latent codes `z` (B x latent).
+    /// Images from latent codes `z` (B x latent), BatchNorm on batch
+    /// statistics (updating the running ones).
     pub fn forward(&self, z: &Tensor) -> Tensor {
+        self.forward_mode(z, true)
+    }
+
+    /// Images in training mode, or in evaluation mode (BatchNorm on running
+    /// statistics, spectral norm without a power iteration), as PRE-DFKD
+    /// infers memory samples.
+    pub fn forward_mode(&self, z: &Tensor, train: bool) -> Tensor {
         let taps = Taps::none();
-        let mut ctx = Ctx::new(true, None, &taps);
+        let mut ctx = Ctx::new(train, None, &taps);
         let ctx = &mut ctx;
         let s = self.image[1] / 4;
         // Channels-last from the start, so every later op and conv runs NHWC

@@ -6,6 +6,7 @@
 
 pub mod bank;
 pub mod pool;
+pub mod vae;
 
 use super::synth::Models;
 use super::Losses;

@@ -1,0 +1,189 @@
+//! PRE-DFKD's generative pseudo replay (Binici et al., AAAI 2022): instead
+//! of storing past samples, a small VAE (the memory generator) learns to
+//! reproduce them, and replays samples it generates itself.
+//!
+//! - Algorithm 1 (`observe`, the first `vae_steps` student steps of each
+//!   iteration): the VAE reconstructs half a novel batch together with
+//!   memory samples it infers itself, so it keeps what it already holds
+//!   while learning what is new. Reconstruction = L1 in pixels + L1 between
+//!   the teacher's logits (the official code's choice; `pixel_only` drops
+//!   the teacher term), plus the KL term weighted 1e-5. The run's first
+//!   iteration reconstructs novel samples only.
+//! - Algorithm 2 (`sample`, every student step): memory samples from codes
+//!   tuned by one Adam step towards class-balanced, confident teacher
+//!   outputs (information entropy + one-hot) while staying close to N(0, I)
+//!   (batch mean and variance of the codes); `latent_tuning = false` draws
+//!   the codes from N(0, I) as they come.
+//!
+//! As in the official code, memory samples for the student come from the
+//! decoder in evaluation mode, those it infers for its own training in
+//! training mode. Its memory is the VAE's parameters, buffers and optimizer
+//! state: constant however long the run.
+
+use super::{bytes_of, Replay};
+use crate::distill::config::VaeConfig;
+use crate::distill::synth::Models;
+use crate::distill::{losses, state, Losses};
+use crate::nn::encoder::Encoder;
+use crate::nn::generator::{Generator, GeneratorSpec, GeneratorStyle};
+use crate::optim::{OptimSpec, Optimizer};
+use anyhow::{bail, Result};
+use std::collections::HashMap;
+use tch::{Kind, Reduction, Tensor};
+
+pub struct VaeReplay {
+    cfg: VaeConfig,
+    latent: i64,
+    /// Memory samples per student step, and novel samples per VAE step.
+    memory: i64,
+    novel: i64,
+    decoder: Generator,
+    encoder: Encoder,
+    opt_decoder: Optimizer,
+    opt_encoder: Optimizer,
+    /// VAE updates so far; those of the run's first iteration learn from
+    /// novel samples only, as the memory holds nothing yet.
+    updates: i64,
+}
+
+impl VaeReplay {
+    /// A fresh VAE for images of shape `image`, with `latent` dimensions
+    /// unless the config sets them.
+    pub fn new(cfg: &VaeConfig, image: [i64; 3], batch_size: i64, latent: i64) -> Self {
+        let latent = cfg.latent.unwrap_or(latent);
+        let spec = GeneratorSpec {
+            latent,
+            ngf: 64,
+            bn_eps: 0.8,
+            style: GeneratorStyle::PreDfkd,
+            spectral_norm: false,
+        };
+        let decoder = Generator::new(&spec, image);
+        let encoder = Encoder::new(image, latent);
+        let opt = OptimSpec::Adam {
+            lr: cfg.lr,
+            betas: (0.9, 0.999),
+            weight_decay: 0.0,
+        };
+        Self {
+            cfg: cfg.clone(),
+            latent,
+            memory: ((cfg.fraction * batch_size as f64).round() as i64).max(1),
+            novel: (batch_size / 2).max(1),
+            opt_decoder: opt.build(decoder.store.parameters()),
+            opt_encoder: opt.build(encoder.store.parameters()),
+            decoder,
+            encoder,
+            updates: 0,
+        }
+    }
+
+    /// Algorithm 2: `n` latent codes, tuned (one Adam step) so that the
+    /// decoder's samples get confident, class-balanced teacher outputs.
+    fn codes(&self, m: &Models, n: i64, train: bool, log: &mut Losses) -> Tensor {
+        let z = Tensor::randn([n, self.latent], tch::kind::FLOAT_CPU).set_requires_grad(true);
+        if !self.cfg.latent_tuning {
+            return z.detach();
+        }
+        let t = m
+            .teacher
+            .forward(&self.decoder.forward_mode(&z, train), false);
+        let ie = losses::information_entropy(&t);
+        let oh = losses::one_hot(&t);
+        let var = z.var_dim([0i64].as_slice(), true, false);
+        let mean = z.mean_dim([0i64].as_slice(), false, Kind::Float);
+        let prior = var.mse_loss(&var.ones_like(), Reduction::Mean)
+            + mean.mse_loss(&mean.zeros_like(), Reduction::Mean);
+        log.add("memory_ie", &ie);
+        let loss = ie * self.cfg.ie + oh * self.cfg.oh + prior;
+        let mut opt = OptimSpec::Adam {
+            lr: self.cfg.tune_lr,
+            betas: (0.9, 0.999),
+            weight_decay: 0.0,
+        }
+        .build(vec![z.shallow_clone()]);
+        opt.minimize(&loss);
+        z.detach()
+    }
+}
+
+impl Replay for VaeReplay {
+    fn sample(&mut self, m: &Models, log: &mut Losses) -> Option<Tensor> {
+        let z = self.codes(m, self.memory, false, log);
+        Some(tch::no_grad(|| self.decoder.forward_mode(&z, false)))
+    }
+
+    fn observe(&mut self, m: &Models, novel: &Tensor, step: usize, log: &mut Losses) {
+        if step >= self.cfg.vae_steps {
+            return;
+        }
+        let novel = novel.narrow(0, 0, self.novel.min(novel.size()[0])).detach();
+        let x = if self.updates >= self.cfg.vae_steps as i64 {
+            let z = self.codes(m, self.memory, true, log);
+            let memory = tch::no_grad(|| self.decoder.forward_mode(&z, true));
+            Tensor::cat(&[&novel, &memory], 0)
+        } else {
+            novel
+        };
+        let e = self.encoder.forward(&x);
+        let rec = self.decoder.forward(&e.z);
+        let mut loss = rec.l1_loss(&x, Reduction::Mean);
+        if !self.cfg.pixel_only {
+            let target = tch::no_grad(|| m.teacher.forward(&x, false));
+            loss += m
+                .teacher
+                .forward(&rec, false)
+                .l1_loss(&target, Reduction::Mean);
+        }
+        log.add("vae_recon", &loss);
+        // KL(q(z|x) || N(0, I)), summed over the code, averaged over the batch.
+        let per_sample = (&e.log_var + 1.0 - e.mu.square() - e.log_var.exp()).sum_dim_intlist(
+            [1i64].as_slice(),
+            false,
+            Kind::Float,
+        );
+        let kl = (per_sample * -0.5).mean(Kind::Float);
+        log.add("vae_kl", &kl);
+        let loss = loss + kl * self.cfg.kl_weight;
+        let dec = self.decoder.store.parameters();
+        let enc = self.encoder.store.parameters();
+        let params: Vec<Tensor> = dec.iter().chain(&enc).map(Tensor::shallow_clone).collect();
+        let grads = Tensor::run_backward(&[&loss], &params, false, false);
+        self.opt_decoder.apply(&grads[..dec.len()]);
+        self.opt_encoder.apply(&grads[dec.len()..]);
+        self.updates += 1;
+    }
+
+    fn end_epoch(&mut self, _: usize) {}
+
+    fn bytes(&self) -> u64 {
+        let stores = self.decoder.store.bytes() + self.encoder.store.bytes();
+        let opts: u64 = [&self.opt_decoder, &self.opt_encoder]
+            .iter()
+            .flat_map(|o| o.state())
+            .map(|(_, t)| bytes_of(&t))
+            .sum();
+        stores + opts
+    }
+
+    fn state(&self) -> Vec<(String, Tensor)> {
+        let mut out = state::prefixed("replay/decoder", &self.decoder.store);
+        out.extend(state::prefixed("replay/encoder", &self.encoder.store));
+        out.extend(state::optimizer("replay/decoder_optim", &self.opt_decoder));
+        out.extend(state::optimizer("replay/encoder_optim", &self.opt_encoder));
+        out.push(("replay/updates".into(), Tensor::from(self.updates)));
+        out
+    }
+
+    fn load_state(&mut self, s: &HashMap<String, Tensor>) -> Result<()> {
+        state::load_store("replay/decoder", &self.decoder.store, s)?;
+        state::load_store("replay/encoder", &self.encoder.store, s)?;
+        state::load_optimizer("replay/decoder_optim", &mut self.opt_decoder, s)?;
+        state::load_optimizer("replay/encoder_optim", &mut self.opt_encoder, s)?;
+        self.updates = match s.get("replay/updates") {
+            Some(t) => t.int64_value(&[]),
+            None => bail!("resume state lacks 'replay/updates'"),
+        };
+        Ok(())
+    }
+}
