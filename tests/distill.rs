@@ -244,11 +244,18 @@ fn a_killed_run_loses_no_finished_epoch_and_resumes_to_the_same_student() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Kill it (SIGKILL) once two epochs are committed, wherever it is.
+    // Kill it (SIGKILL) once two epochs are committed (the summary is
+    // written after the commit), wherever it is.
+    let committed = || -> u64 {
+        std::fs::read_to_string(killed.join("summary.json"))
+            .ok()
+            .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+            .and_then(|v| v["epochs_done"].as_u64())
+            .unwrap_or(0)
+    };
     let start = Instant::now();
     loop {
-        let committed =
-            std::fs::read_to_string(killed.join("metrics.jsonl")).map_or(0, |m| m.lines().count());
+        let committed = committed();
         if committed >= 2 || start.elapsed() > Duration::from_secs(120) {
             break;
         }
@@ -261,6 +268,12 @@ fn a_killed_run_loses_no_finished_epoch_and_resumes_to_the_same_student() {
             .unwrap();
     let done = done["epochs_done"].as_u64().unwrap();
     assert!((2..6).contains(&done), "killed after {done} epochs");
+    // As if the kill had also cut an uncommitted epoch's metrics line short.
+    let mut metrics = std::fs::OpenOptions::new()
+        .append(true)
+        .open(killed.join("metrics.jsonl"))
+        .unwrap();
+    std::io::Write::write_all(&mut metrics, b"{\"epoch\":9,\"los").unwrap();
     run(&[
         "distill".into(),
         "--resume".into(),
@@ -538,6 +551,19 @@ fn report_gives_the_robustness_table_per_method() {
     );
 }
 
+/// The replay's bytes after each epoch, from the run's metrics.
+fn replay_bytes(dir: &Path) -> Vec<u64> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["replay_bytes"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect()
+}
+
 #[test]
 fn replays_hold_what_they_should_and_change_the_student() {
     let base = scratch("replays");
@@ -566,31 +592,14 @@ fn replays_hold_what_they_should_and_change_the_student() {
     ] {
         let dir = base.join(name);
         run(&small("dafl", &dir, extra));
-        let logged: Vec<u64> = std::fs::read_to_string(dir.join("metrics.jsonl"))
-            .unwrap()
-            .lines()
-            .map(|l| {
-                serde_json::from_str::<serde_json::Value>(l).unwrap()["replay_bytes"]
-                    .as_u64()
-                    .unwrap()
-            })
-            .collect();
-        assert_eq!(logged, bytes, "{name}");
+        assert_eq!(replay_bytes(&dir), bytes, "{name}");
         assert!(!same_student(&plain, &dir), "{name} replay changed nothing");
     }
     // The VAE's memory is its parameters, buffers and optimizer state: the
     // same from the first epoch to the last. Each ablation changes the student.
     let vae = base.join("vae");
     run(&small("dafl", &vae, &["--replay", "vae"]));
-    let logged: Vec<u64> = std::fs::read_to_string(vae.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["replay_bytes"]
-                .as_u64()
-                .unwrap()
-        })
-        .collect();
+    let logged = replay_bytes(&vae);
     assert!(
         logged[0] > 1_000_000 && logged.iter().all(|b| *b == logged[0]),
         "{logged:?}"

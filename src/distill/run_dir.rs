@@ -178,13 +178,18 @@ impl RunDir {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(e) => return Err(anyhow!("{}: {e}", p.display())),
         };
+        // Lines past the committed epochs (an epoch cut short, perhaps in
+        // the middle of its line) are dropped unread.
         let mut records = Vec::new();
-        for (i, line) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {
+        for (i, line) in text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .take(epochs)
+            .enumerate()
+        {
             let r: EpochRecord = serde_json::from_str(line)
                 .map_err(|e| anyhow!("{}: line {}: {e}", p.display(), i + 1))?;
-            if r.epoch <= epochs {
-                records.push(r);
-            }
+            records.push(r);
         }
         if records.len() != epochs {
             bail!(

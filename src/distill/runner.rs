@@ -70,9 +70,13 @@ pub fn run(engine: &mut Engine, dir: &RunDir, mut ctx: RunContext) -> Result<Vec
         };
         let last = epoch == engine.cfg.epochs;
         let keep = last || epoch % engine.cfg.save_every == 0;
+        // The state file commits the epoch: metrics lines beyond it are
+        // dropped on resume, and the summary and pictures, written after it,
+        // never describe an epoch that is not committed.
         dir.save_student(&engine.student, &ctx.student_meta, epoch, keep)?;
         dir.append_metrics(&record)?;
         records.push(record.clone());
+        dir.write_state(&engine.state(), engine.epochs_done, wall)?;
         write_pictures(engine, dir, &records, &ctx.student_meta)?;
         dir.write_summary(&summarize(
             engine,
@@ -80,7 +84,6 @@ pub fn run(engine: &mut Engine, dir: &RunDir, mut ctx: RunContext) -> Result<Vec
             ctx.teacher_accuracy,
             &teacher_path,
         ))?;
-        dir.write_state(&engine.state(), engine.epochs_done, wall)?;
         ctx.observer.epoch(&record);
     }
     Ok(records)
