@@ -3,9 +3,7 @@
 
 mod common;
 
-use dfkd::checkpoint;
 use dfkd::distill::losses::{self, KdLoss};
-use std::process::Command;
 use tch::{Kind, Tensor};
 
 fn t(v: &[f32], shape: &[i64]) -> Tensor {
@@ -81,22 +79,5 @@ fn same_values_as_the_official_formulas_in_pytorch() {
         .iter()
         .map(|(n, t)| (n.to_string(), t.to_kind(Kind::Float)))
         .collect();
-    let dir = common::scratch("losses");
-    let io = dir.join("io.safetensors");
-    std::fs::write(
-        &io,
-        checkpoint::to_safetensors(&tensors, Default::default()).unwrap(),
-    )
-    .unwrap();
-    let out = Command::new(python)
-        .arg(common::repo().join("tests/python/losses.py"))
-        .arg(&io)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        common::stdout(&out),
-        common::stderr(&out)
-    );
+    common::python_check(&python, "losses.py", &tensors);
 }

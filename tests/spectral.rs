@@ -4,12 +4,10 @@
 
 mod common;
 
-use dfkd::checkpoint;
 use dfkd::nn::forward::{Ctx, Taps};
 use dfkd::nn::layers::ConvCfg;
 use dfkd::nn::spectral::SpectralConv2d;
 use dfkd::nn::Store;
-use std::process::Command;
 use tch::{Kind, Tensor};
 
 #[test]
@@ -53,22 +51,5 @@ fn matches_pytorch_spectral_norm() {
             .iter()
             .map(|e| (format!("after/{}", e.name), e.tensor.detach().contiguous())),
     );
-    let io: Vec<(String, Tensor)> = io.into_iter().map(|(k, t)| (k, t.contiguous())).collect();
-    let path = common::scratch("spectral").join("io.safetensors");
-    std::fs::write(
-        &path,
-        checkpoint::to_safetensors(&io, Default::default()).unwrap(),
-    )
-    .unwrap();
-    let out = Command::new(python)
-        .arg(common::repo().join("tests/python/spectral.py"))
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        common::stdout(&out),
-        common::stderr(&out)
-    );
+    common::python_check(&python, "spectral.py", &io);
 }

@@ -6,9 +6,9 @@
 //! Weights from U(-0.08, 0.08), biases zero, drawn in PyTorch's order.
 
 use super::forward::{Ctx, Taps};
-use super::layers::{channels_last, BatchNorm2d, Conv2d, ConvCfg, Linear};
+use super::layers::{channels_last, reinit_uniform, BatchNorm2d, Conv2d, ConvCfg, Linear};
 use super::store::Store;
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 pub struct Encoder {
     pub store: Store,
@@ -52,23 +52,16 @@ impl Encoder {
         let flat = 128 * (h / 8) * (w / 8);
         let fc_mu = Linear::new(st, "fc_mu", flat, latent);
         let fc_var = Linear::new(st, "fc_var", flat, latent);
-        tch::no_grad(|| {
-            let layers = [
+        reinit_uniform(
+            &[
                 (&conv0.weight.tensor, conv0.bias.as_ref().map(|b| &b.tensor)),
                 (&conv1.weight.tensor, conv1.bias.as_ref().map(|b| &b.tensor)),
                 (&conv2.weight.tensor, conv2.bias.as_ref().map(|b| &b.tensor)),
                 (&fc_mu.weight.tensor, Some(&fc_mu.bias.tensor)),
                 (&fc_var.weight.tensor, Some(&fc_var.bias.tensor)),
-            ];
-            for (weight, bias) in layers {
-                let u = Tensor::empty(weight.size(), (Kind::Float, tch::Device::Cpu))
-                    .uniform_(-0.08, 0.08);
-                weight.shallow_clone().copy_(&u);
-                if let Some(b) = bias {
-                    let _ = b.shallow_clone().zero_();
-                }
-            }
-        });
+            ],
+            0.08,
+        );
         Self {
             store,
             conv0,

@@ -15,10 +15,10 @@
 //! spectral-normalised convolutions.
 
 use super::forward::{Ctx, Taps};
-use super::layers::{channels_last, BatchNorm2d, Conv2d, ConvCfg, Linear};
+use super::layers::{channels_last, reinit_uniform, BatchNorm2d, Conv2d, ConvCfg, Linear};
 use super::spectral::SpectralConv2d;
 use super::store::Store;
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 /// Whose generator: DAFL's (and DFAD's) or PRE-DFKD's (and MB-DFKD's).
 #[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
@@ -128,23 +128,15 @@ impl Generator {
         let bn_out = BatchNorm2d::with(st, out, c, 1e-5, false);
         if spec.style == GeneratorStyle::PreDfkd {
             // PRE-DFKD re-initialises every linear and conv layer, in module order.
-            let layers = [
-                (&l1.weight.tensor, Some(&l1.bias.tensor)),
-                conv1.weight_and_bias(),
-                conv2.weight_and_bias(),
-                conv3.weight_and_bias(),
-            ];
-            tch::no_grad(|| {
-                for (weight, bias) in layers {
-                    // Drawn in the logical (contiguous) order, then laid out.
-                    let u = Tensor::empty(weight.size(), (Kind::Float, tch::Device::Cpu))
-                        .uniform_(-0.08, 0.08);
-                    weight.shallow_clone().copy_(&u);
-                    if let Some(b) = bias {
-                        let _ = b.shallow_clone().zero_();
-                    }
-                }
-            });
+            reinit_uniform(
+                &[
+                    (&l1.weight.tensor, Some(&l1.bias.tensor)),
+                    conv1.weight_and_bias(),
+                    conv2.weight_and_bias(),
+                    conv3.weight_and_bias(),
+                ],
+                0.08,
+            );
         }
         Self {
             spec: spec.clone(),

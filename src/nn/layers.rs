@@ -31,6 +31,22 @@ fn uniform(shape: &[i64], bound: f64) -> Tensor {
     Tensor::empty(shape, (Kind::Float, tch::Device::Cpu)).uniform_(-bound, bound)
 }
 
+/// Redraws weights from U(-bound, bound) and zeroes biases, in the given
+/// order, as `nn.init.uniform_`/`zeros_` loops over modules (PRE-DFKD's
+/// networks). Each weight is drawn in its logical order, then laid out.
+pub fn reinit_uniform(layers: &[(&Tensor, Option<&Tensor>)], bound: f64) {
+    tch::no_grad(|| {
+        for (weight, bias) in layers {
+            weight
+                .shallow_clone()
+                .copy_(&uniform(&weight.size(), bound));
+            if let Some(b) = bias {
+                let _ = b.shallow_clone().zero_();
+            }
+        }
+    });
+}
+
 pub fn register(store: &mut Store, prefix: &str, name: &str, init: Tensor) -> Weight {
     let name = join(prefix, name);
     let tensor = store.parameter(name.clone(), init);

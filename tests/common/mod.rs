@@ -142,3 +142,25 @@ pub fn tiny_mnist(dir: &Path, n_train: u32, n_test: u32) {
         );
     }
 }
+
+/// Writes `tensors` to a scratch `io.safetensors` and runs
+/// `tests/python/SCRIPT` on it; the test fails with the script's output if
+/// the PyTorch side does.
+pub fn python_check(python: &Path, script: &str, tensors: &[(String, tch::Tensor)]) {
+    let io = scratch(script.trim_end_matches(".py")).join("io.safetensors");
+    let tensors: Vec<(String, tch::Tensor)> = tensors
+        .iter()
+        .map(|(k, t)| (k.clone(), t.contiguous()))
+        .collect();
+    std::fs::write(
+        &io,
+        dfkd::checkpoint::to_safetensors(&tensors, Default::default()).unwrap(),
+    )
+    .unwrap();
+    let out = Command::new(python)
+        .arg(repo().join("tests/python").join(script))
+        .arg(&io)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+}
