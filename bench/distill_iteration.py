@@ -5,9 +5,14 @@ plain NCHW tensors, the generator's graph built for the student steps and
 detached, as there.
 
 usage: distill_iteration.py dafl|dfad BATCH ITERATIONS [WARMUP]
-Prints the seconds of each timed iteration, one per line."""
+                             [--channels-last] [--flops]
+Prints the seconds of each timed iteration, one per line. --channels-last
+puts every model and input in PyTorch's channels-last memory format (the
+same layout dfkd's convolutions use); --flops prints instead the
+floating-point operations of one iteration as PyTorch's FlopCounterMode
+counts them (convolutions and matrix products, forward and backward)."""
 
-import sys
+import argparse
 import time
 
 import torch
@@ -15,11 +20,19 @@ import torch.nn.functional as F
 
 from torch_models import Generator, LeNet5
 
-method, batch, iterations = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-warmup = int(sys.argv[4]) if len(sys.argv) > 4 else 1
+parser = argparse.ArgumentParser()
+parser.add_argument("method", choices=["dafl", "dfad"])
+parser.add_argument("batch", type=int)
+parser.add_argument("iterations", type=int)
+parser.add_argument("warmup", type=int, nargs="?", default=1)
+parser.add_argument("--channels-last", action="store_true")
+parser.add_argument("--flops", action="store_true")
+args = parser.parse_args()
+method, batch, iterations, warmup = args.method, args.batch, args.iterations, args.warmup
+layout = torch.channels_last if args.channels_last else torch.contiguous_format
 torch.manual_seed(0)
-teacher = LeNet5().eval()
-student = LeNet5(half=True).train()
+teacher = LeNet5().eval().to(memory_format=layout)
+student = LeNet5(half=True).train().to(memory_format=layout)
 for p in teacher.parameters():
     p.requires_grad_(False)
 
@@ -31,7 +44,7 @@ def kdloss(y, teacher_scores):
 
 
 if method == "dafl":
-    generator = Generator(latent=100, bn_eps=0.8).train()
+    generator = Generator(latent=100, bn_eps=0.8).train().to(memory_format=layout)
     opt_g = torch.optim.Adam(generator.parameters(), lr=0.2)
     opt_s = torch.optim.Adam(student.parameters(), lr=2e-3)
 
@@ -53,7 +66,7 @@ if method == "dafl":
         opt_s.step()
 
 else:
-    generator = Generator(latent=100, bn_eps=1e-5).train()
+    generator = Generator(latent=100, bn_eps=1e-5).train().to(memory_format=layout)
     opt_g = torch.optim.Adam(generator.parameters(), lr=1e-3)
     opt_s = torch.optim.SGD(student.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
 
@@ -75,6 +88,14 @@ else:
         opt_g.step()
 
 
+if args.flops:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    iteration()
+    with FlopCounterMode(display=False) as counter:
+        iteration()
+    print(counter.get_total_flops())
+    raise SystemExit
 for _ in range(warmup):
     iteration()
 for _ in range(iterations):

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# MNIST, bundled LeNet-5 teacher -> LeNet-5-half, 3 seeds of each METHOD on
+# its mnist-cpu preset (about 30 minutes per run on this 2-core machine),
+# accuracy on the MNIST test set after every epoch; then the report table
+# (PRE-DFKD's Table 1 columns) and one plot of the curves.
+# A run directory that exists is resumed up to the preset's epochs, so the
+# set can be built over several sittings and ends as if run in one go.
+#   usage: bench/mnist_cpu.sh [RUNS_DIR] [METHOD...]   (defaults: runs/mnist-cpu dfad dafl)
+set -euo pipefail
+source "$(dirname "$0")/../scripts/env.sh"
+cd "$root"
+dir=${1:-runs/mnist-cpu}
+shift || true
+methods=("${@:-dfad dafl}")
+read -r -a methods <<<"${methods[*]}"
+dfkd=./target/release/dfkd
+teacher=teachers/lenet5-mnist.safetensors
+for seed in 1 2 3; do
+    for m in "${methods[@]}"; do
+        out=$dir/$m-s$seed
+        epochs=$($dfkd distill --teacher $teacher --method "$m" --preset mnist-cpu --dry-run | sed -n 's/^epochs = //p')
+        if [ -f "$out/config.toml" ]; then
+            $dfkd distill --resume "$out" --epochs "$epochs"
+        else
+            $dfkd distill --teacher $teacher --method "$m" --preset mnist-cpu --seed "$seed" \
+                --val mnist:../shared/data/mnist --out "$out"
+        fi
+    done
+done
+runs=()
+for m in "${methods[@]}"; do runs+=("$dir/$m"-s*); done
+$dfkd report "${runs[@]}" --plot "$dir/curves.png"
