@@ -375,6 +375,38 @@ fn settings_come_from_presets_files_and_flags() {
             .len(),
         2
     );
+    let dry = |args: &[&str]| -> toml::Value {
+        let mut all = vec!["distill", "--teacher", &t, "--dry-run"];
+        all.extend(args);
+        let o = dfkd(&all);
+        assert!(o.status.success(), "{}", stderr(&o));
+        toml::from_str(&stdout(&o)).unwrap()
+    };
+    // MB-DFKD's settings (gaurav104/LRA's re-implementation).
+    let cfg = dry(&["--method", "mb-dfkd", "--preset", "cifar10"]);
+    assert_eq!(cfg["synth"]["kind"].as_str(), Some("pre-dfkd"));
+    assert_eq!(cfg["synth"]["js"].as_float(), Some(1.0));
+    assert_eq!(cfg["synth"]["student_steps"].as_integer(), Some(10));
+    assert_eq!(
+        cfg["synth"]["generator"]["spectral_norm"].as_bool(),
+        Some(true)
+    );
+    assert_eq!(cfg["replay"]["kind"].as_str(), Some("memory-bank"));
+    assert_eq!(cfg["replay"]["capacity"].as_integer(), Some(10));
+    assert_eq!(cfg["replay"]["every"].as_integer(), Some(5));
+    assert_eq!(cfg["student_schedule"]["t_max"].as_integer(), Some(400));
+    // PRE-DFKD's (kuluhan/PRE-DFKD main.py defaults), and PRE-DFAD as a mix.
+    let cfg = dry(&["--method", "pre-dfkd", "--preset", "cifar100"]);
+    assert_eq!(cfg["synth"]["kind"].as_str(), Some("pre-dfkd"));
+    assert_eq!(cfg["replay"]["kind"].as_str(), Some("vae"));
+    assert_eq!(cfg["replay"]["vae_steps"].as_integer(), Some(4));
+    assert_eq!(cfg["replay"]["lr"].as_float(), Some(5e-4));
+    assert_eq!(cfg["replay"]["kl_weight"].as_float(), Some(1e-5));
+    assert_eq!(cfg["epochs"].as_integer(), Some(400));
+    let cfg = dry(&["--method", "dfad", "--replay", "vae"]);
+    assert_eq!(cfg["synth"]["kind"].as_str(), Some("dfad"));
+    assert_eq!(cfg["replay"]["kind"].as_str(), Some("vae"));
+    assert_eq!(cfg["replay"]["latent_tuning"].as_bool(), Some(true));
 }
 
 fn fails(o: &Output, needle: &str) {

@@ -33,7 +33,7 @@ pub struct Args {
     /// Student architecture [default: the preset's].
     #[arg(long, value_name = "ARCH")]
     pub student: Option<String>,
-    /// Published method to follow: dafl, dfad, mb-dfkd (CIFAR presets).
+    /// Published method to follow: dafl, dfad, mb-dfkd, pre-dfkd (the last two: CIFAR presets so far).
     #[arg(long, value_name = "M")]
     pub method: Option<String>,
     /// Settings of the method: mnist, cifar10, cifar100 (official), mnist-cpu,
@@ -43,7 +43,7 @@ pub struct Args {
     /// Synthesizer, replacing the method's: dafl, dfad, pre-dfkd (PRE-DFKD/MB-DFKD novel generator).
     #[arg(long, value_name = "S")]
     pub synth: Option<String>,
-    /// Replay, replacing the method's: none, memory-bank (MB-DFKD), pool (every batch kept).
+    /// Replay, replacing the method's: none, memory-bank (MB-DFKD), pool (every batch kept), vae (PRE-DFKD).
     #[arg(long, value_name = "R")]
     pub replay: Option<String>,
     /// Student update, replacing the method's: joint.

@@ -245,6 +245,16 @@ fn one() -> usize {
 /// The built-in presets: (method, preset, TOML).
 pub const PRESETS: &[(&str, &str, &str)] = &[
     (
+        "pre-dfkd",
+        "cifar10",
+        include_str!("../../configs/pre-dfkd/cifar10.toml"),
+    ),
+    (
+        "pre-dfkd",
+        "cifar100",
+        include_str!("../../configs/pre-dfkd/cifar100.toml"),
+    ),
+    (
         "mb-dfkd",
         "cifar10",
         include_str!("../../configs/mb-dfkd/cifar10.toml"),
@@ -337,9 +347,7 @@ fn owner(section: &str, name: &str) -> Result<&'static str> {
     Ok(match (section, name) {
         ("synth", "dafl") => "dafl",
         ("synth", "dfad") => "dfad",
-        // PRE-DFKD's novel generator; MB-DFKD's presets carry it until
-        // PRE-DFKD's own arrive with its memory generator.
-        ("synth", "pre-dfkd") => "mb-dfkd",
+        ("synth", "pre-dfkd") => "pre-dfkd",
         ("replay", "none" | "memory-bank" | "pool" | "vae") | ("update", "joint") => return Ok(""),
         _ => {
             let known = match section {
