@@ -685,3 +685,34 @@ fn pre_dfkd_novel_generator_with_memory_bank_trains_and_resumes() {
     ]);
     assert!(same_student(&whole, &parts), "resumed MB-DFKD run differs");
 }
+
+#[test]
+fn a_resumed_run_keeps_reporting_accuracy_on_its_validation_data() {
+    let base = scratch("resume-val");
+    let val = base.join("val");
+    std::fs::create_dir_all(&val).unwrap();
+    common::tiny_mnist(&val, 10, 50);
+    let dir = base.join("run");
+    run(&small(
+        "dafl",
+        &dir,
+        &[
+            "--val",
+            &format!("mnist:{}", val.display()),
+            "--epochs",
+            "1",
+        ],
+    ));
+    run(&[
+        "distill".into(),
+        "--resume".into(),
+        dir.display().to_string(),
+        "--epochs".into(),
+        "2".into(),
+    ]);
+    let metrics = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
+    for line in metrics.lines() {
+        let r: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(r["val_accuracy"].as_f64().is_some(), "{line}");
+    }
+}

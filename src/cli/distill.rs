@@ -236,7 +236,7 @@ impl Observer for Bars {
 /// Runs a distillation as the flags say; returns the run directory and its
 /// per-epoch records.
 pub fn distill(a: Args) -> Result<(PathBuf, Vec<EpochRecord>)> {
-    let (dir, cfg, teacher, resumed) = match &a.resume {
+    let (dir, cfg, teacher, val, resumed) = match &a.resume {
         Some(path) => {
             refuse_with_resume(&a)?;
             let dir = RunDir::open(path)?;
@@ -259,7 +259,21 @@ pub fn distill(a: Args) -> Result<(PathBuf, Vec<EpochRecord>)> {
             }
             let teacher = load_teacher(&a, &tpath)?;
             dir.write_config(&cfg)?;
-            (dir, cfg, teacher, true)
+            // The run keeps reporting accuracy on its data unless told otherwise.
+            let val = match (&a.val, &info.val) {
+                (Some(v), _) => Some(v.clone()),
+                (None, Some(v)) => Some(v.parse().with_context(|| {
+                    format!("{}: the run's --val", dir.path.join("run.json").display())
+                })?),
+                (None, None) => None,
+            };
+            if a.val.is_some() {
+                dir.write_info(&RunInfo {
+                    val: val.as_ref().map(|v| v.to_string()),
+                    ..info
+                })?;
+            }
+            (dir, cfg, teacher, val, true)
         }
         None => {
             let Some(tpath) = &a.teacher else {
@@ -273,15 +287,20 @@ pub fn distill(a: Args) -> Result<(PathBuf, Vec<EpochRecord>)> {
             let dir = RunDir::create(&out)?;
             dir.write_config(&cfg)?;
             let bytes = std::fs::read(tpath).with_context(|| format!("{}", tpath.display()))?;
+            let val = a.val.clone().map(|v| DataSpec {
+                path: std::fs::canonicalize(&v.path).unwrap_or(v.path),
+                ..v
+            });
             dir.write_info(&RunInfo {
                 teacher: std::fs::canonicalize(tpath).unwrap_or(tpath.clone()),
                 teacher_digest: digest(&bytes),
                 dfkd_version: env!("CARGO_PKG_VERSION").to_string(),
+                val: val.as_ref().map(|v| v.to_string()),
             })?;
-            (dir, cfg, teacher, false)
+            (dir, cfg, teacher, val, false)
         }
     };
-    let mut held_out = match &a.val {
+    let mut held_out = match &val {
         Some(spec) => {
             let data = Dataset::load(spec, Split::Test)?;
             let t = &teacher.model.spec;

@@ -33,6 +33,9 @@ pub struct RunInfo {
     /// FNV-1a 64 of the teacher file, to refuse resuming with another teacher.
     pub teacher_digest: String,
     pub dfkd_version: String,
+    /// The `--val KIND:PATH` accuracy is reported on; a resume keeps it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val: Option<String>,
 }
 
 /// The run at a glance.
