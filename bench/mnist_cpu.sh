@@ -20,7 +20,7 @@ for seed in 1 2 3; do
         out=$dir/$m-s$seed
         epochs=$($dfkd distill --teacher $teacher --method "$m" --preset mnist-cpu --dry-run | sed -n 's/^epochs = //p')
         if [ -f "$out/config.toml" ]; then
-            $dfkd distill --resume "$out" --epochs "$epochs"
+            $dfkd distill --resume "$out" --epochs "$epochs" --val mnist:../shared/data/mnist
         else
             $dfkd distill --teacher $teacher --method "$m" --preset mnist-cpu --seed "$seed" \
                 --val mnist:../shared/data/mnist --out "$out"
