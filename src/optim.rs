@@ -36,6 +36,15 @@ impl OptimSpec {
         }
     }
 
+    /// Adam with PyTorch's defaults (betas 0.9, 0.999; no weight decay).
+    pub fn adam(lr: f64) -> Self {
+        OptimSpec::Adam {
+            lr,
+            betas: default_betas(),
+            weight_decay: 0.0,
+        }
+    }
+
     pub fn with_lr(&self, new: f64) -> Self {
         let mut s = self.clone();
         match &mut s {

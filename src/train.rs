@@ -36,11 +36,7 @@ impl Recipe {
             Recipe {
                 epochs: 9,
                 batch_size: 256,
-                optim: OptimSpec::Adam {
-                    lr: 1e-3,
-                    betas: (0.9, 0.999),
-                    weight_decay: 0.0,
-                },
+                optim: OptimSpec::adam(1e-3),
                 milestones: vec![],
                 augment: cifar,
                 source: "DAFL teacher-train.py (MNIST)",

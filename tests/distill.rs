@@ -49,6 +49,15 @@ fn small(method: &str, out: &Path, extra: &[&str]) -> Vec<String> {
     a
 }
 
+/// `mnist:DIR` of a fresh tiny MNIST-format test split with `n` images in
+/// `base/name`.
+fn tiny_val(base: &Path, name: &str, n: u32) -> String {
+    let dir = base.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    common::tiny_mnist(&dir, 10, n);
+    format!("mnist:{}", dir.display())
+}
+
 fn run(args: &[String]) -> Output {
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let o = dfkd(&refs);
@@ -163,17 +172,11 @@ fn evaluation_data_never_reaches_the_distillation() {
     // The same run with and without validation data, and with different
     // validation data, trains bit-identical students.
     let base = scratch("val-boundary");
-    let other = base.join("tiny-mnist");
-    std::fs::create_dir_all(&other).unwrap();
-    common::tiny_mnist(&other, 10, 50);
+    let tiny = tiny_val(&base, "tiny-mnist", 50);
     let without = base.join("without");
     run(&small("dafl", &without, &[]));
     let with_tiny = base.join("with-tiny");
-    run(&small(
-        "dafl",
-        &with_tiny,
-        &["--val", &format!("mnist:{}", other.display())],
-    ));
+    run(&small("dafl", &with_tiny, &["--val", &tiny]));
     assert!(same_student(&without, &with_tiny));
     if let Some(data) = common::shared_data("evaluation boundary (real MNIST)") {
         let with_real = base.join("with-real");
@@ -519,10 +522,7 @@ fn bad_distillation_arguments_are_one_line_errors() {
 #[test]
 fn report_gives_the_robustness_table_per_method() {
     let base = scratch("report");
-    let val = base.join("val");
-    std::fs::create_dir_all(&val).unwrap();
-    common::tiny_mnist(&val, 10, 200);
-    let v = format!("mnist:{}", val.display());
+    let v = tiny_val(&base, "val", 200);
     let mut runs = Vec::new();
     for (method, seed) in [("dafl", "1"), ("dafl", "2"), ("dfad", "1")] {
         let out = base.join(format!("{method}-{seed}"));
@@ -689,20 +689,9 @@ fn pre_dfkd_novel_generator_with_memory_bank_trains_and_resumes() {
 #[test]
 fn a_resumed_run_keeps_reporting_accuracy_on_its_validation_data() {
     let base = scratch("resume-val");
-    let val = base.join("val");
-    std::fs::create_dir_all(&val).unwrap();
-    common::tiny_mnist(&val, 10, 50);
+    let val = tiny_val(&base, "val", 50);
     let dir = base.join("run");
-    run(&small(
-        "dafl",
-        &dir,
-        &[
-            "--val",
-            &format!("mnist:{}", val.display()),
-            "--epochs",
-            "1",
-        ],
-    ));
+    run(&small("dafl", &dir, &["--val", &val, "--epochs", "1"]));
     run(&[
         "distill".into(),
         "--resume".into(),

@@ -34,7 +34,7 @@ fn matches_pytorch_spectral_norm() {
     let y2 = conv.forward(&x, &Ctx::new(true, None, &taps));
     let grad = Tensor::run_backward(
         &[(&y2 * &y2).sum(Kind::Float)],
-        &[conv.weight_orig()],
+        &[conv.weight_and_bias().0],
         false,
         false,
     );

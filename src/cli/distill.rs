@@ -236,6 +236,11 @@ impl Observer for Bars {
 /// Runs a distillation as the flags say; returns the run directory and its
 /// per-epoch records.
 pub fn distill(a: Args) -> Result<(PathBuf, Vec<EpochRecord>)> {
+    // Kept in run.json with an absolute path, so a resume from anywhere finds it.
+    let given_val = a.val.clone().map(|v| DataSpec {
+        path: std::fs::canonicalize(&v.path).unwrap_or(v.path),
+        ..v
+    });
     let (dir, cfg, teacher, val, resumed) = match &a.resume {
         Some(path) => {
             refuse_with_resume(&a)?;
@@ -260,19 +265,19 @@ pub fn distill(a: Args) -> Result<(PathBuf, Vec<EpochRecord>)> {
             let teacher = load_teacher(&a, &tpath)?;
             dir.write_config(&cfg)?;
             // The run keeps reporting accuracy on its data unless told otherwise.
-            let val = match (&a.val, &info.val) {
-                (Some(v), _) => Some(v.clone()),
+            let val = match (given_val, &info.val) {
+                (Some(v), _) => {
+                    dir.write_info(&RunInfo {
+                        val: Some(v.to_string()),
+                        ..info
+                    })?;
+                    Some(v)
+                }
                 (None, Some(v)) => Some(v.parse().with_context(|| {
                     format!("{}: the run's --val", dir.path.join("run.json").display())
                 })?),
                 (None, None) => None,
             };
-            if a.val.is_some() {
-                dir.write_info(&RunInfo {
-                    val: val.as_ref().map(|v| v.to_string()),
-                    ..info
-                })?;
-            }
             (dir, cfg, teacher, val, true)
         }
         None => {
@@ -287,17 +292,13 @@ pub fn distill(a: Args) -> Result<(PathBuf, Vec<EpochRecord>)> {
             let dir = RunDir::create(&out)?;
             dir.write_config(&cfg)?;
             let bytes = std::fs::read(tpath).with_context(|| format!("{}", tpath.display()))?;
-            let val = a.val.clone().map(|v| DataSpec {
-                path: std::fs::canonicalize(&v.path).unwrap_or(v.path),
-                ..v
-            });
             dir.write_info(&RunInfo {
                 teacher: std::fs::canonicalize(tpath).unwrap_or(tpath.clone()),
                 teacher_digest: digest(&bytes),
                 dfkd_version: env!("CARGO_PKG_VERSION").to_string(),
-                val: val.as_ref().map(|v| v.to_string()),
+                val: given_val.as_ref().map(|v| v.to_string()),
             })?;
-            (dir, cfg, teacher, val, false)
+            (dir, cfg, teacher, given_val, false)
         }
     };
     let mut held_out = match &val {

@@ -103,6 +103,7 @@ impl Engine {
                 v,
                 shape,
                 cfg.batch_size,
+                replayed(v.fraction, cfg.batch_size),
                 cfg.generative().generator.latent,
             )),
         };

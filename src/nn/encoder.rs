@@ -54,9 +54,9 @@ impl Encoder {
         let fc_var = Linear::new(st, "fc_var", flat, latent);
         reinit_uniform(
             &[
-                (&conv0.weight.tensor, conv0.bias.as_ref().map(|b| &b.tensor)),
-                (&conv1.weight.tensor, conv1.bias.as_ref().map(|b| &b.tensor)),
-                (&conv2.weight.tensor, conv2.bias.as_ref().map(|b| &b.tensor)),
+                conv0.weight_and_bias(),
+                conv1.weight_and_bias(),
+                conv2.weight_and_bias(),
                 (&fc_mu.weight.tensor, Some(&fc_mu.bias.tensor)),
                 (&fc_var.weight.tensor, Some(&fc_var.bias.tensor)),
             ],

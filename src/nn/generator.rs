@@ -77,8 +77,8 @@ impl Conv {
     /// The trained weight and bias.
     fn weight_and_bias(&self) -> (&Tensor, Option<&Tensor>) {
         match self {
-            Conv::Plain(c) => (&c.weight.tensor, c.bias.as_ref().map(|b| &b.tensor)),
-            Conv::Spectral(c) => (c.weight_orig(), c.bias()),
+            Conv::Plain(c) => c.weight_and_bias(),
+            Conv::Spectral(c) => c.weight_and_bias(),
         }
     }
 }

@@ -123,6 +123,11 @@ impl Conv2d {
         self.forward_weight(x, self.weight.get(ctx), ctx)
     }
 
+    /// The layer's own weight and bias.
+    pub fn weight_and_bias(&self) -> (&Tensor, Option<&Tensor>) {
+        (&self.weight.tensor, self.bias.as_ref().map(|b| &b.tensor))
+    }
+
     /// The weight this forward would use (the substitute, if any).
     pub fn weight_in<'t>(&'t self, ctx: &'t Ctx) -> &'t Tensor {
         self.weight.get(ctx)

@@ -34,13 +34,9 @@ impl SpectralConv2d {
         Self { conv, u, v }
     }
 
-    /// The trained weight, for re-initialisation.
-    pub fn weight_orig(&self) -> &Tensor {
-        &self.conv.weight.tensor
-    }
-
-    pub fn bias(&self) -> Option<&Tensor> {
-        self.conv.bias.as_ref().map(|b| &b.tensor)
+    /// The trained weight (`weight_orig`) and the bias.
+    pub fn weight_and_bias(&self) -> (&Tensor, Option<&Tensor>) {
+        self.conv.weight_and_bias()
     }
 
     pub fn forward(&self, x: &Tensor, ctx: &Ctx) -> Tensor {

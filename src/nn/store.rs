@@ -100,10 +100,7 @@ impl Store {
 
     /// Bytes held by parameters and buffers.
     pub fn bytes(&self) -> u64 {
-        self.entries
-            .iter()
-            .map(|e| (e.tensor.numel() * e.tensor.kind().elt_size_in_bytes()) as u64)
-            .sum()
+        self.entries.iter().map(|e| tensor_bytes(&e.tensor)).sum()
     }
 
     /// Copies `src` into every entry, in place, without recording gradients.
@@ -140,6 +137,11 @@ impl Store {
 }
 
 /// Joins a module path and a child name the way PyTorch does (`a.b`).
+/// Bytes of a tensor's elements.
+pub fn tensor_bytes(t: &Tensor) -> u64 {
+    (t.numel() * t.kind().elt_size_in_bytes()) as u64
+}
+
 pub fn join(prefix: &str, name: &str) -> String {
     if prefix.is_empty() {
         name.to_string()

@@ -4,9 +4,10 @@
 //! chosen at random, concatenated with the novel one (as the re-implementation
 //! in gaurav104/LRA, `predfkd_memory.py`, does).
 
-use super::{bytes_of, Replay};
+use super::{load_numbered, numbered, Replay};
 use crate::distill::synth::Models;
 use crate::distill::Losses;
+use crate::nn::store::tensor_bytes;
 use anyhow::{bail, Result};
 use std::collections::HashMap;
 use tch::{Kind, Tensor};
@@ -80,24 +81,17 @@ impl Replay for MemoryBank {
     }
 
     fn bytes(&self) -> u64 {
-        self.batches.iter().map(bytes_of).sum()
+        self.batches.iter().map(tensor_bytes).sum()
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {
-        let mut out: Vec<(String, Tensor)> = self
-            .batches
-            .iter()
-            .enumerate()
-            .map(|(i, b)| (format!("replay/bank/{i:04}"), b.shallow_clone()))
-            .collect();
+        let mut out = numbered("replay/bank", &self.batches);
         out.push(("replay/next".into(), Tensor::from(self.next as i64)));
         out
     }
 
     fn load_state(&mut self, s: &HashMap<String, Tensor>) -> Result<()> {
-        self.batches = (0..)
-            .map_while(|i| s.get(&format!("replay/bank/{i:04}")).map(Tensor::copy))
-            .collect();
+        self.batches = load_numbered("replay/bank", s);
         if self.batches.len() > self.capacity {
             bail!(
                 "resume state holds {} memory-bank batches, more than the capacity {}",

@@ -51,9 +51,20 @@ impl Replay for NoReplay {
     }
 }
 
-/// Bytes of a tensor's elements.
-fn bytes_of(t: &Tensor) -> u64 {
-    (t.numel() * t.kind().elt_size_in_bytes()) as u64
+/// Stored batches as resume-state entries `prefix/000000`, `prefix/000001`...
+fn numbered(prefix: &str, batches: &[Tensor]) -> Vec<(String, Tensor)> {
+    batches
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (format!("{prefix}/{i:06}"), b.shallow_clone()))
+        .collect()
+}
+
+/// The batches [`numbered`] saved, in order.
+fn load_numbered(prefix: &str, state: &HashMap<String, Tensor>) -> Vec<Tensor> {
+    (0..)
+        .map_while(|i| state.get(&format!("{prefix}/{i:06}")).map(Tensor::copy))
+        .collect()
 }
 
 #[cfg(test)]

@@ -3,9 +3,10 @@
 //! Its memory grows with the run, which is what PRE-DFKD's memory generator
 //! avoids.
 
-use super::{bytes_of, Replay};
+use super::{load_numbered, numbered, Replay};
 use crate::distill::synth::Models;
 use crate::distill::Losses;
+use crate::nn::store::tensor_bytes;
 use anyhow::Result;
 use std::collections::HashMap;
 use tch::{Kind, Tensor};
@@ -69,21 +70,17 @@ impl Replay for Pool {
     fn end_epoch(&mut self, _: usize) {}
 
     fn bytes(&self) -> u64 {
-        self.batches.iter().map(bytes_of).sum()
+        self.batches.iter().map(tensor_bytes).sum()
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {
-        self.batches
-            .iter()
-            .enumerate()
-            .map(|(i, b)| (format!("replay/pool/{i:06}"), b.shallow_clone()))
-            .collect()
+        numbered("replay/pool", &self.batches)
     }
 
     fn load_state(&mut self, s: &HashMap<String, Tensor>) -> Result<()> {
         *self = Self::new(self.draw);
-        for b in (0..).map_while(|i| s.get(&format!("replay/pool/{i:06}"))) {
-            self.push(b.copy());
+        for b in load_numbered("replay/pool", s) {
+            self.push(b);
         }
         Ok(())
     }

@@ -20,12 +20,13 @@
 //! training mode. Its memory is the VAE's parameters, buffers and optimizer
 //! state: constant however long the run.
 
-use super::{bytes_of, Replay};
+use super::Replay;
 use crate::distill::config::VaeConfig;
 use crate::distill::synth::Models;
 use crate::distill::{losses, state, Losses};
 use crate::nn::encoder::Encoder;
 use crate::nn::generator::{Generator, GeneratorSpec, GeneratorStyle};
+use crate::nn::store::tensor_bytes;
 use crate::optim::{OptimSpec, Optimizer};
 use anyhow::{bail, Result};
 use std::collections::HashMap;
@@ -48,8 +49,15 @@ pub struct VaeReplay {
 
 impl VaeReplay {
     /// A fresh VAE for images of shape `image`, with `latent` dimensions
-    /// unless the config sets them.
-    pub fn new(cfg: &VaeConfig, image: [i64; 3], batch_size: i64, latent: i64) -> Self {
+    /// unless the config sets them, replaying `memory` samples per step
+    /// and learning from half of each novel batch of `batch_size`.
+    pub fn new(
+        cfg: &VaeConfig,
+        image: [i64; 3],
+        batch_size: i64,
+        memory: i64,
+        latent: i64,
+    ) -> Self {
         let latent = cfg.latent.unwrap_or(latent);
         let spec = GeneratorSpec {
             latent,
@@ -60,15 +68,11 @@ impl VaeReplay {
         };
         let decoder = Generator::new(&spec, image);
         let encoder = Encoder::new(image, latent);
-        let opt = OptimSpec::Adam {
-            lr: cfg.lr,
-            betas: (0.9, 0.999),
-            weight_decay: 0.0,
-        };
+        let opt = OptimSpec::adam(cfg.lr);
         Self {
             cfg: cfg.clone(),
             latent,
-            memory: ((cfg.fraction * batch_size as f64).round() as i64).max(1),
+            memory,
             novel: (batch_size / 2).max(1),
             opt_decoder: opt.build(decoder.store.parameters()),
             opt_encoder: opt.build(encoder.store.parameters()),
@@ -96,12 +100,7 @@ impl VaeReplay {
             + mean.mse_loss(&mean.zeros_like(), Reduction::Mean);
         log.add("memory_ie", &ie);
         let loss = ie * self.cfg.ie + oh * self.cfg.oh + prior;
-        let mut opt = OptimSpec::Adam {
-            lr: self.cfg.tune_lr,
-            betas: (0.9, 0.999),
-            weight_decay: 0.0,
-        }
-        .build(vec![z.shallow_clone()]);
+        let mut opt = OptimSpec::adam(self.cfg.tune_lr).build(vec![z.shallow_clone()]);
         opt.minimize(&loss);
         z.detach()
     }
@@ -161,7 +160,7 @@ impl Replay for VaeReplay {
         let opts: u64 = [&self.opt_decoder, &self.opt_encoder]
             .iter()
             .flat_map(|o| o.state())
-            .map(|(_, t)| bytes_of(&t))
+            .map(|(_, t)| tensor_bytes(&t))
             .sum();
         stores + opts
     }
