@@ -58,6 +58,19 @@ fn tiny_val(base: &Path, name: &str, n: u32) -> String {
     format!("mnist:{}", dir.display())
 }
 
+/// `dfkd distill --resume DIR [--epochs N]`, which must succeed.
+fn resume(dir: &Path, epochs: Option<usize>) -> Output {
+    let mut args = vec![
+        "distill".to_string(),
+        "--resume".into(),
+        dir.display().to_string(),
+    ];
+    if let Some(e) = epochs {
+        args.extend(["--epochs".into(), e.to_string()]);
+    }
+    run(&args)
+}
+
 fn run(args: &[String]) -> Output {
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let o = dfkd(&refs);
@@ -218,13 +231,7 @@ fn a_stopped_and_resumed_run_ends_bit_identical() {
             !same_student(&whole, &parts),
             "{name}: 2 epochs already equal 4"
         );
-        run(&[
-            "distill".into(),
-            "--resume".into(),
-            parts.display().to_string(),
-            "--epochs".into(),
-            "4".into(),
-        ]);
+        resume(&parts, Some(4));
         assert!(same_student(&whole, &parts), "{name}: resumed run differs");
         let lines = std::fs::read_to_string(parts.join("metrics.jsonl"))
             .unwrap()
@@ -277,11 +284,7 @@ fn a_killed_run_loses_no_finished_epoch_and_resumes_to_the_same_student() {
         .open(killed.join("metrics.jsonl"))
         .unwrap();
     std::io::Write::write_all(&mut metrics, b"{\"epoch\":9,\"los").unwrap();
-    run(&[
-        "distill".into(),
-        "--resume".into(),
-        killed.display().to_string(),
-    ]);
+    resume(&killed, None);
     assert!(same_student(&whole, &killed));
     assert_eq!(
         std::fs::read_to_string(killed.join("metrics.jsonl"))
@@ -676,13 +679,7 @@ fn pre_dfkd_novel_generator_with_memory_bank_trains_and_resumes() {
     assert!((0.0..=1.0).contains(&js), "js agreement {js}");
     let parts = base.join("parts");
     run(&small("dafl", &parts, &["--config", &cfg, "--epochs", "2"]));
-    run(&[
-        "distill".into(),
-        "--resume".into(),
-        parts.display().to_string(),
-        "--epochs".into(),
-        "4".into(),
-    ]);
+    resume(&parts, Some(4));
     assert!(same_student(&whole, &parts), "resumed MB-DFKD run differs");
 }
 
@@ -692,13 +689,7 @@ fn a_resumed_run_keeps_reporting_accuracy_on_its_validation_data() {
     let val = tiny_val(&base, "val", 50);
     let dir = base.join("run");
     run(&small("dafl", &dir, &["--val", &val, "--epochs", "1"]));
-    run(&[
-        "distill".into(),
-        "--resume".into(),
-        dir.display().to_string(),
-        "--epochs".into(),
-        "2".into(),
-    ]);
+    resume(&dir, Some(2));
     let metrics = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
     for line in metrics.lines() {
         let r: serde_json::Value = serde_json::from_str(line).unwrap();
