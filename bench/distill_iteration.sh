@@ -18,7 +18,7 @@ py="$root/.venv/bin/python"
 flops=$(cd bench && "$py" distill_iteration.py "$method" "$batch" 1 --flops)
 d=() t=() c=()
 for r in $(seq "$rounds"); do
-    d+=($(./target/release/examples/distill_iteration "$method" "$batch" "$iters"))
+    d+=($(./target/release/examples/distill_iteration "$method" "$batch" "$iters" | cut -d' ' -f1))
     t+=($(cd bench && "$py" distill_iteration.py "$method" "$batch" "$iters"))
     c+=($(cd bench && "$py" distill_iteration.py "$method" "$batch" "$iters" --channels-last))
     echo "round $r: dfkd ${d[*]: -$iters}  pytorch ${t[*]: -$iters}  pytorch-cl ${c[*]: -$iters}"

@@ -1,8 +1,11 @@
-//! dfkd side of bench/distill_iteration.sh: times single iterations of a
-//! method's MNIST preset (LeNet-5 teacher -> LeNet-5-half student).
+//! dfkd side of bench/distill_iteration.sh and bench/replay_cost.sh: times
+//! single iterations of a method's MNIST preset (LeNet-5 teacher ->
+//! LeNet-5-half student), with parts swapped (`synth=`, `replay=`,
+//! `update=`) and any other `key=value` overrides of that preset.
 //!
-//! usage: distill_iteration dafl|dfad BATCH ITERATIONS [WARMUP]
-//! Prints the seconds of each timed iteration, one per line.
+//! usage: distill_iteration METHOD BATCH ITERATIONS [WARMUP] [KEY=VALUE...]
+//! Prints the seconds of each timed iteration and the replay's bytes after
+//! it, one iteration per line.
 
 use dfkd::checkpoint;
 use dfkd::distill::{Choice, Engine};
@@ -20,17 +23,26 @@ fn main() -> anyhow::Result<()> {
         "/teachers/lenet5-mnist.safetensors"
     );
     let (teacher, _) = checkpoint::load_model(teacher_path.as_ref(), None, [1, 32, 32])?;
-    let cfg = Choice {
+    let mut sets = vec![
+        format!("batch_size={batch}"),
+        "iters=1".into(),
+        "epochs=1000000".into(),
+    ];
+    let mut choice = Choice {
         method: method.clone(),
         preset: "mnist".into(),
-        sets: vec![
-            format!("batch_size={batch}"),
-            "iters=1".into(),
-            "epochs=1000000".into(),
-        ],
         ..Default::default()
+    };
+    for arg in args.iter().skip(5) {
+        match arg.split_once('=') {
+            Some(("synth", part)) => choice.synth = Some(part.into()),
+            Some(("replay", part)) => choice.replay = Some(part.into()),
+            Some(("update", part)) => choice.update = Some(part.into()),
+            _ => sets.push(arg.clone()),
+        }
     }
-    .resolve()?;
+    choice.sets = sets;
+    let cfg = choice.resolve()?;
     let mut engine = Engine::new(cfg, teacher)?;
     for _ in 0..warmup {
         engine.run_epoch(&mut |_, _| {})?;
@@ -38,7 +50,8 @@ fn main() -> anyhow::Result<()> {
     for _ in 0..iterations {
         let start = Instant::now();
         engine.run_epoch(&mut |_, _| {})?;
-        println!("{:.4}", start.elapsed().as_secs_f64());
+        let seconds = start.elapsed().as_secs_f64();
+        println!("{seconds:.4} {}", engine.replay_bytes());
     }
     Ok(())
 }

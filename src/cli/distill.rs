@@ -33,7 +33,8 @@ pub struct Args {
     /// Student architecture [default: the preset's].
     #[arg(long, value_name = "ARCH")]
     pub student: Option<String>,
-    /// Published method to follow: dafl, dfad, mb-dfkd, pre-dfkd (the last two: CIFAR presets so far).
+    /// Published method to follow: dafl, dfad, mb-dfkd, pre-dfkd, or pre-dfad (PRE-DFKD's
+    /// ablation: DFAD's synthesizer with the VAE replay).
     #[arg(long, value_name = "M")]
     pub method: Option<String>,
     /// Settings of the method: mnist, cifar10, cifar100 (official), mnist-cpu,

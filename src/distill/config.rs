@@ -245,26 +245,6 @@ fn one() -> usize {
 /// The built-in presets: (method, preset, TOML).
 pub const PRESETS: &[(&str, &str, &str)] = &[
     (
-        "pre-dfkd",
-        "cifar10",
-        include_str!("../../configs/pre-dfkd/cifar10.toml"),
-    ),
-    (
-        "pre-dfkd",
-        "cifar100",
-        include_str!("../../configs/pre-dfkd/cifar100.toml"),
-    ),
-    (
-        "mb-dfkd",
-        "cifar10",
-        include_str!("../../configs/mb-dfkd/cifar10.toml"),
-    ),
-    (
-        "mb-dfkd",
-        "cifar100",
-        include_str!("../../configs/mb-dfkd/cifar100.toml"),
-    ),
-    (
         "dafl",
         "mnist",
         include_str!("../../configs/dafl/mnist.toml"),
@@ -313,6 +293,56 @@ pub const PRESETS: &[(&str, &str, &str)] = &[
         "dfad",
         "fashion-mnist-demo",
         include_str!("../../configs/dfad/fashion-mnist-demo.toml"),
+    ),
+    (
+        "mb-dfkd",
+        "mnist",
+        include_str!("../../configs/mb-dfkd/mnist.toml"),
+    ),
+    (
+        "mb-dfkd",
+        "cifar10",
+        include_str!("../../configs/mb-dfkd/cifar10.toml"),
+    ),
+    (
+        "mb-dfkd",
+        "cifar100",
+        include_str!("../../configs/mb-dfkd/cifar100.toml"),
+    ),
+    (
+        "mb-dfkd",
+        "mnist-cpu",
+        include_str!("../../configs/mb-dfkd/mnist-cpu.toml"),
+    ),
+    (
+        "pre-dfkd",
+        "mnist",
+        include_str!("../../configs/pre-dfkd/mnist.toml"),
+    ),
+    (
+        "pre-dfkd",
+        "cifar10",
+        include_str!("../../configs/pre-dfkd/cifar10.toml"),
+    ),
+    (
+        "pre-dfkd",
+        "cifar100",
+        include_str!("../../configs/pre-dfkd/cifar100.toml"),
+    ),
+    (
+        "pre-dfkd",
+        "mnist-cpu",
+        include_str!("../../configs/pre-dfkd/mnist-cpu.toml"),
+    ),
+    (
+        "pre-dfad",
+        "mnist",
+        include_str!("../../configs/pre-dfad/mnist.toml"),
+    ),
+    (
+        "pre-dfad",
+        "mnist-cpu",
+        include_str!("../../configs/pre-dfad/mnist-cpu.toml"),
     ),
 ];
 
