@@ -574,14 +574,9 @@ fn report_gives_the_robustness_table_per_method() {
     assert_eq!(rows[0]["runs"], 2);
     // Eq. 10 by hand from the two DAFL runs' metrics.
     let acc = |dir: &Path| -> Vec<f64> {
-        std::fs::read_to_string(dir.join("metrics.jsonl"))
-            .unwrap()
-            .lines()
-            .map(|l| {
-                serde_json::from_str::<serde_json::Value>(l).unwrap()["val_accuracy"]
-                    .as_f64()
-                    .unwrap()
-            })
+        metric(dir, "val_accuracy")
+            .iter()
+            .map(|v| v.as_f64().unwrap())
             .collect()
     };
     let (a, b) = (acc(&runs[0]), acc(&runs[1]));
@@ -608,16 +603,20 @@ fn report_gives_the_robustness_table_per_method() {
     );
 }
 
-/// The replay's bytes after each epoch, from the run's metrics.
-fn replay_bytes(dir: &Path) -> Vec<u64> {
+/// One field of every epoch's line in the run's metrics.
+fn metric(dir: &Path, key: &str) -> Vec<serde_json::Value> {
     std::fs::read_to_string(dir.join("metrics.jsonl"))
         .unwrap()
         .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["replay_bytes"]
-                .as_u64()
-                .unwrap()
-        })
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()[key].clone())
+        .collect()
+}
+
+/// The replay's bytes after each epoch, from the run's metrics.
+fn replay_bytes(dir: &Path) -> Vec<u64> {
+    metric(dir, "replay_bytes")
+        .iter()
+        .map(|v| v.as_u64().unwrap())
         .collect()
 }
 
