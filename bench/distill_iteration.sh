@@ -1,35 +1,56 @@
 #!/usr/bin/env bash
-# One DAFL or DFAD iteration with the MNIST preset shapes (LeNet-5 teacher,
-# LeNet-5-half student, latent-100 generator, batch 512): dfkd
+# One DAFL, DFAD or PRE-DFKD iteration with the MNIST preset shapes
+# (LeNet-5 teacher, LeNet-5-half student): dfkd
 # (examples/distill_iteration.rs) against our PyTorch reference
 # (bench/distill_iteration.py) written after the official code, in NCHW as
-# the official code runs and in channels-last. The three are alternated
-# ROUNDS times in one run; each process warms up one iteration and times
-# ITERS. Prints the median seconds per iteration of each, the ratios, and
-# the achieved GFLOP/s (the reference iteration's FLOPs as PyTorch's
-# FlopCounterMode counts them, divided by each side's time).
-#   usage: bench/distill_iteration.sh dafl|dfad [ROUNDS] [ITERS]
+# the official code runs and in channels-last; for PRE-DFKD also a "lean"
+# reference that builds only the graphs the update needs, as dfkd does. The
+# processes are alternated ROUNDS times in one run; each warms up one
+# iteration and times ITERS. Prints the median seconds per iteration of
+# each, the ratios, and the achieved GFLOP/s (the reference iteration's
+# FLOPs as PyTorch's FlopCounterMode counts them, divided by each side's
+# time; for PRE-DFKD the lean reference's FLOPs, the work dfkd does).
+#   usage: bench/distill_iteration.sh dafl|dfad|pre-dfkd [ROUNDS] [ITERS] [BATCH]
+#   (BATCH defaults to 512 for DAFL/DFAD and to 256, the mnist-cpu preset's, for PRE-DFKD)
 set -euo pipefail
 source "$(dirname "$0")/../scripts/env.sh"
 cd "$root"
-method=$1 rounds=${2:-3} iters=${3:-3} batch=512
+method=$1 rounds=${2:-3} iters=${3:-3}
+if [ "$method" = pre-dfkd ]; then
+    batch=${4:-256}
+    names=("pytorch (NCHW)" "pytorch lean (NCHW)" "pytorch lean (chan-last)")
+    flags=("" "--lean" "--lean --channels-last")
+else
+    batch=${4:-512}
+    names=("pytorch (NCHW)" "pytorch (chan-last)")
+    flags=("" "--channels-last")
+fi
 cargo build --release --example distill_iteration >/dev/null 2>&1
 py="$root/.venv/bin/python"
-flops=$(cd bench && "$py" distill_iteration.py "$method" "$batch" 1 --flops)
-d=() t=() c=()
+flops=$(cd bench && "$py" distill_iteration.py "$method" "$batch" 1 ${flags[-1]} --flops)
+dfkd=()
+declare -A times
 for r in $(seq "$rounds"); do
-    d+=($(./target/release/examples/distill_iteration "$method" "$batch" "$iters" | cut -d' ' -f1))
-    t+=($(cd bench && "$py" distill_iteration.py "$method" "$batch" "$iters"))
-    c+=($(cd bench && "$py" distill_iteration.py "$method" "$batch" "$iters" --channels-last))
-    echo "round $r: dfkd ${d[*]: -$iters}  pytorch ${t[*]: -$iters}  pytorch-cl ${c[*]: -$iters}"
+    dfkd+=($(./target/release/examples/distill_iteration "$method" "$batch" "$iters" | cut -d' ' -f1))
+    line="round $r: dfkd ${dfkd[*]: -$iters}"
+    for v in "${!flags[@]}"; do
+        t=$(cd bench && "$py" distill_iteration.py "$method" "$batch" "$iters" ${flags[$v]} | tr '\n' ' ')
+        times[$v]+=" $t"
+        line+="  | ${names[$v]} $t"
+    done
+    echo "$line"
 done
-python3 - "$method" "$flops" "${d[*]}" "${t[*]}" "${c[*]}" <<'PY'
+args=()
+for v in "${!flags[@]}"; do args+=("${names[$v]}" "${times[$v]}"); done
+python3 - "$method" "$batch" "$flops" "${dfkd[*]}" "${args[@]}" <<'PY'
 import statistics, sys
-method, flops = sys.argv[1], float(sys.argv[2])
-d, t, c = (statistics.median(map(float, a.split())) for a in sys.argv[3:6])
+method, batch, flops, d, rest = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4], sys.argv[5:]
+med = lambda a: statistics.median(map(float, a.split()))
 g = lambda s: flops / s / 1e9
-print(f"{method} iteration, batch 512: {flops / 1e9:.0f} GFLOP")
-print(f"  dfkd               {d:7.3f} s  {g(d):6.1f} GFLOP/s")
-print(f"  pytorch (NCHW)     {t:7.3f} s  {g(t):6.1f} GFLOP/s  -> dfkd is {t / d:.2f}x faster")
-print(f"  pytorch (chan-last){c:7.3f} s  {g(c):6.1f} GFLOP/s  -> dfkd is {c / d:.2f}x faster")
+d = med(d)
+print(f"{method} iteration, batch {batch}: {flops / 1e9:.0f} GFLOP")
+print(f"  {'dfkd':26}{d:7.3f} s  {g(d):6.1f} GFLOP/s")
+for name, times in zip(rest[::2], rest[1::2]):
+    t = med(times)
+    print(f"  {name:26}{t:7.3f} s  {g(t):6.1f} GFLOP/s  -> dfkd is {t / d:.2f}x faster")
 PY

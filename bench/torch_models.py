@@ -257,3 +257,37 @@ class PreDfkdGenerator(nn.Module):
         img = F.interpolate(img, scale_factor=2)
         img = self.conv_blocks2(img)
         return self.conv_blocks3(img)
+
+
+class Encoder(nn.Module):
+    """PRE-DFKD's VAE encoder (networks/generator.py, `Encoder`): images
+    L2-normalised along their height, three conv blocks, two halvings,
+    fc_mu and fc_var, and a reparameterised draw."""
+
+    def __init__(self, latent=1000, channels=3, size=32):
+        super().__init__()
+        self.conv_blocks0 = nn.Sequential(
+            nn.Conv2d(channels, 64, 3, stride=1, padding=1),
+            nn.BatchNorm2d(64, 0.8),
+            nn.LeakyReLU(0.2, inplace=True),
+        )
+        self.conv_blocks1 = nn.Sequential(
+            nn.Conv2d(64, 128, 3, stride=1, padding=1),
+            nn.BatchNorm2d(128, 0.8),
+            nn.LeakyReLU(0.2, inplace=True),
+        )
+        self.conv_blocks2 = nn.Sequential(nn.Conv2d(128, 128, 3, stride=2, padding=1), nn.BatchNorm2d(128))
+        flat = 128 * (size // 8) ** 2
+        self.fc_mu = nn.Linear(flat, latent)
+        self.fc_var = nn.Linear(flat, latent)
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.uniform_(m.weight, a=-0.08, b=0.08)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, img):
+        out = self.conv_blocks1(self.conv_blocks0(F.normalize(img, p=2, dim=2)))
+        out = self.conv_blocks2(F.interpolate(out, scale_factor=0.5))
+        out = F.interpolate(out, scale_factor=0.5).flatten(1)
+        mu, log_var = self.fc_mu(out), self.fc_var(out)
+        return torch.randn_like(mu) * torch.exp(0.5 * log_var) + mu, mu, log_var
