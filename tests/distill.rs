@@ -516,6 +516,38 @@ fn bad_distillation_arguments_are_one_line_errors() {
         &dfkd(&["distill", "--resume", dir.to_str().unwrap()]),
         "not a run directory",
     );
+    let bad_layer = small(
+        "dafl",
+        &dir.join("bad-layer"),
+        &[
+            "--replay",
+            "vae",
+            "--set",
+            "replay.teacher_layers=[\"fc9\"]",
+        ],
+    );
+    fails(
+        &dfkd(&bad_layer.iter().map(String::as_str).collect::<Vec<_>>()),
+        "replay.teacher_layers: logits, features or a tap point of the teacher: \
+         lenet5 has no tap point 'fc9' (it has: conv1, conv2, conv3, fc1)",
+    );
+    assert!(
+        !dir.join("bad-layer").exists(),
+        "a refused run left a directory"
+    );
+    let bad_student = small(
+        "dafl",
+        &dir.join("bad-student"),
+        &["--set", "student=\"lenet7\""],
+    );
+    fails(
+        &dfkd(&bad_student.iter().map(String::as_str).collect::<Vec<_>>()),
+        "student lenet7: unknown architecture 'lenet7'",
+    );
+    assert!(
+        !dir.join("bad-student").exists(),
+        "a refused run left a directory"
+    );
     let out = dir.join("run");
     run(&small("dafl", &out, &["--epochs", "1"]));
     fails(
@@ -652,7 +684,8 @@ fn replays_hold_what_they_should_and_change_the_student() {
         assert!(!same_student(&plain, &dir), "{name} replay changed nothing");
     }
     // The VAE's memory is its parameters, buffers and optimizer state: the
-    // same from the first epoch to the last. Each ablation changes the student.
+    // same from the first epoch to the last. Each ablation, and matching the
+    // teacher's features too, changes the student.
     let vae = base.join("vae");
     run(&small("dafl", &vae, &["--replay", "vae"]));
     let logged = replay_bytes(&vae);
@@ -664,6 +697,10 @@ fn replays_hold_what_they_should_and_change_the_student() {
     for (name, switch) in [
         ("pixel-only", "replay.pixel_only=true"),
         ("no-tuning", "replay.latent_tuning=false"),
+        (
+            "features",
+            "replay.teacher_layers=[\"logits\", \"features\"]",
+        ),
     ] {
         let dir = base.join(name);
         run(&small("dafl", &dir, &["--replay", "vae", "--set", switch]));

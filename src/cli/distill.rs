@@ -234,6 +234,13 @@ impl Observer for Bars {
     }
 }
 
+/// Where a run goes: the directory it resumes, or a new one to create
+/// with the run's information.
+enum Target {
+    Resume(RunDir),
+    New(PathBuf, RunInfo),
+}
+
 /// Runs a distillation as the flags say; returns the run directory and its
 /// per-epoch records.
 pub fn distill(a: Args) -> Result<(PathBuf, Vec<EpochRecord>)> {
@@ -242,7 +249,7 @@ pub fn distill(a: Args) -> Result<(PathBuf, Vec<EpochRecord>)> {
         path: std::fs::canonicalize(&v.path).unwrap_or(v.path),
         ..v
     });
-    let (dir, cfg, teacher, val, resumed) = match &a.resume {
+    let (target, cfg, teacher, val, resumed) = match &a.resume {
         Some(path) => {
             refuse_with_resume(&a)?;
             let dir = RunDir::open(path)?;
@@ -279,7 +286,7 @@ pub fn distill(a: Args) -> Result<(PathBuf, Vec<EpochRecord>)> {
                 })?),
                 (None, None) => None,
             };
-            (dir, cfg, teacher, val, true)
+            (Target::Resume(dir), cfg, teacher, val, true)
         }
         None => {
             let Some(tpath) = &a.teacher else {
@@ -290,22 +297,33 @@ pub fn distill(a: Args) -> Result<(PathBuf, Vec<EpochRecord>)> {
             let out = a.out.clone().unwrap_or_else(|| {
                 PathBuf::from(format!("runs/{}-{}-s{}", cfg.method, cfg.preset, cfg.seed))
             });
-            let dir = RunDir::create(&out)?;
-            dir.write_config(&cfg)?;
             let bytes = std::fs::read(tpath).with_context(|| format!("{}", tpath.display()))?;
-            dir.write_info(&RunInfo {
+            let info = RunInfo {
                 teacher: std::fs::canonicalize(tpath).unwrap_or(tpath.clone()),
                 teacher_digest: digest(&bytes),
                 dfkd_version: env!("CARGO_PKG_VERSION").to_string(),
                 val: given_val.as_ref().map(|v| v.to_string()),
-            })?;
-            (dir, cfg, teacher, given_val, false)
+            };
+            (Target::New(out, info), cfg, teacher, given_val, false)
+        }
+    };
+    // Built before a new run directory is written, so that settings the
+    // teacher cannot serve (a student or a teacher layer that does not
+    // exist) leave nothing behind.
+    let mut engine = Engine::new(cfg, teacher.model)?;
+    let dir = match target {
+        Target::Resume(dir) => dir,
+        Target::New(out, info) => {
+            let dir = RunDir::create(&out)?;
+            dir.write_config(&engine.cfg)?;
+            dir.write_info(&info)?;
+            dir
         }
     };
     let mut held_out = match &val {
         Some(spec) => {
             let data = Dataset::load(spec, Split::Test)?;
-            let t = &teacher.model.spec;
+            let t = &engine.teacher.spec;
             if data.kind.num_classes() != t.num_classes {
                 bail!(
                     "--val {spec}: {} classes, but the teacher predicts {}",
@@ -327,11 +345,12 @@ pub fn distill(a: Args) -> Result<(PathBuf, Vec<EpochRecord>)> {
         }
         None => None,
     };
-    let teacher_accuracy = held_out.as_mut().map(|h| h.accuracy(&teacher.model));
+    let teacher_accuracy = held_out.as_mut().map(|h| h.accuracy(&engine.teacher));
+    let cfg = &engine.cfg;
     let student_meta = ModelMeta {
         arch: cfg.student.clone(),
-        num_classes: teacher.model.spec.num_classes,
-        input_shape: teacher.model.spec.input_shape,
+        num_classes: engine.teacher.spec.num_classes,
+        input_shape: engine.teacher.spec.input_shape,
         normalization: teacher.norm.clone(),
         dataset: teacher.dataset.clone(),
     };
@@ -353,7 +372,6 @@ pub fn distill(a: Args) -> Result<(PathBuf, Vec<EpochRecord>)> {
     if let Some(acc) = teacher_accuracy {
         eprintln!("teacher accuracy {acc:.2}%");
     }
-    let mut engine = Engine::new(cfg, teacher.model)?;
     let wall_clock = runner::restore(&mut engine, &dir)?;
     if engine.epochs_done > 0 {
         eprintln!("{} of {epochs} epochs already done", engine.epochs_done);

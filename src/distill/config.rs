@@ -129,7 +129,15 @@ pub struct VaeConfig {
     pub vae_steps: usize,
     #[serde(default = "kl_weight")]
     pub kl_weight: f64,
-    /// Reconstruction in pixels only, without the teacher's logits (ablation).
+    /// The teacher's responses the reconstruction must also match (L1 each,
+    /// summed): `logits`, `features` (the penultimate feature, a term the
+    /// official code has commented out) or any tap point of the teacher's
+    /// architecture (`conv1`, `layer2`...) [default: `["logits"]`, as
+    /// officially].
+    #[serde(default = "logits")]
+    pub teacher_layers: Vec<String>,
+    /// Reconstruction in pixels only, without the teacher's responses
+    /// (ablation).
     #[serde(default)]
     pub pixel_only: bool,
     /// Algorithm 2's latent tuning; off draws codes from N(0, I) (ablation).
@@ -147,6 +155,9 @@ pub struct VaeConfig {
 
 fn vae_lr() -> f64 {
     5e-4
+}
+fn logits() -> Vec<String> {
+    vec!["logits".into()]
 }
 fn four() -> usize {
     4

@@ -101,11 +101,11 @@ impl Engine {
             }
             ReplayConfig::Vae(v) => Box::new(VaeReplay::new(
                 v,
-                shape,
+                &teacher,
                 cfg.batch_size,
                 replayed(v.fraction, cfg.batch_size),
                 cfg.generative().generator.latent,
-            )),
+            )?),
         };
         let update: Box<dyn StudentUpdate> = match &cfg.update {
             UpdateConfig::Joint => Box::new(Joint),

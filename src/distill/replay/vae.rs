@@ -6,9 +6,10 @@
 //!   iteration): the VAE reconstructs half a novel batch together with
 //!   memory samples it infers itself, so it keeps what it already holds
 //!   while learning what is new. Reconstruction = L1 in pixels + L1 between
-//!   the teacher's logits (the official code's choice; `pixel_only` drops
-//!   the teacher term), plus the KL term weighted 1e-5. The run's first
-//!   iteration reconstructs novel samples only.
+//!   the teacher's responses at `teacher_layers` (the official code's
+//!   choice: the logits only; `pixel_only` drops the teacher term), plus the
+//!   KL term weighted 1e-5. The run's first iteration reconstructs novel
+//!   samples only.
 //! - Algorithm 2 (`sample`, every student step): memory samples from codes
 //!   tuned by one Adam step towards class-balanced, confident teacher
 //!   outputs (information entropy + one-hot) while staying close to N(0, I)
@@ -27,8 +28,9 @@ use crate::distill::{losses, state, Losses};
 use crate::nn::encoder::Encoder;
 use crate::nn::generator::{Generator, GeneratorSpec, GeneratorStyle};
 use crate::nn::store::tensor_bytes;
+use crate::nn::{Model, Output, Taps};
 use crate::optim::{OptimSpec, Optimizer};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use std::collections::HashMap;
 use tch::{Kind, Reduction, Tensor};
 
@@ -45,19 +47,24 @@ pub struct VaeReplay {
     /// VAE updates so far; those of the run's first iteration learn from
     /// novel samples only, as the memory holds nothing yet.
     updates: i64,
+    /// What the teacher records for the reconstruction's teacher term.
+    taps: Taps,
 }
 
 impl VaeReplay {
-    /// A fresh VAE for images of shape `image`, with `latent` dimensions
+    /// A fresh VAE for the inputs of `teacher`, with `latent` dimensions
     /// unless the config sets them, replaying `memory` samples per step
-    /// and learning from half of each novel batch of `batch_size`.
+    /// and learning from half of each novel batch of `batch_size`. Fails
+    /// when `teacher_layers` names a layer the teacher does not have.
     pub fn new(
         cfg: &VaeConfig,
-        image: [i64; 3],
+        teacher: &Model,
         batch_size: i64,
         memory: i64,
         latent: i64,
-    ) -> Self {
+    ) -> Result<Self> {
+        let taps = teacher_taps(&cfg.teacher_layers, teacher)?;
+        let image = teacher.spec.input_shape;
         let latent = cfg.latent.unwrap_or(latent);
         let spec = GeneratorSpec {
             latent,
@@ -69,7 +76,7 @@ impl VaeReplay {
         let decoder = Generator::new(&spec, image);
         let encoder = Encoder::new(image, latent);
         let opt = OptimSpec::adam(cfg.lr);
-        Self {
+        Ok(Self {
             cfg: cfg.clone(),
             latent,
             memory,
@@ -79,7 +86,8 @@ impl VaeReplay {
             decoder,
             encoder,
             updates: 0,
-        }
+            taps,
+        })
     }
 
     /// Algorithm 2: `n` latent codes, tuned (one Adam step) so that the
@@ -106,6 +114,51 @@ impl VaeReplay {
     }
 }
 
+/// The taps that give the teacher's responses at `layers`, checked against
+/// the teacher's architecture.
+fn teacher_taps(layers: &[String], teacher: &Model) -> Result<Taps> {
+    let mut taps = Taps::none();
+    for name in layers {
+        match name.as_str() {
+            "logits" => {}
+            "features" => taps.features = true,
+            _ => taps.layers.push(name.clone()),
+        }
+    }
+    teacher
+        .check_taps(&taps.layers)
+        .context("replay.teacher_layers: logits, features or a tap point of the teacher")?;
+    Ok(taps)
+}
+
+/// The teacher's response at `layer` in a forward pass made with
+/// [`teacher_taps`].
+fn response<'a>(out: &'a Output, layer: &str) -> &'a Tensor {
+    match layer {
+        "logits" => &out.logits,
+        "features" => out.features.as_ref().expect("features were tapped"),
+        _ => out.layer(layer).expect("layer was tapped"),
+    }
+}
+
+/// L1 between the teacher's responses to `x` and to its reconstruction
+/// `rec`, summed over `layers`; gradients reach `rec` only. None when
+/// `layers` is empty.
+fn teacher_distance(
+    teacher: &Model,
+    taps: &Taps,
+    layers: &[String],
+    x: &Tensor,
+    rec: &Tensor,
+) -> Option<Tensor> {
+    let target = tch::no_grad(|| teacher.forward_taps(x, false, taps));
+    let got = teacher.forward_taps(rec, false, taps);
+    layers
+        .iter()
+        .map(|l| response(&got, l).l1_loss(response(&target, l), Reduction::Mean))
+        .reduce(|a, b| a + b)
+}
+
 impl Replay for VaeReplay {
     fn sample(&mut self, m: &Models, log: &mut Losses) -> Option<Tensor> {
         let z = self.codes(m, self.memory, false, log);
@@ -128,11 +181,11 @@ impl Replay for VaeReplay {
         let rec = self.decoder.forward(&e.z);
         let mut loss = rec.l1_loss(&x, Reduction::Mean);
         if !self.cfg.pixel_only {
-            let target = tch::no_grad(|| m.teacher.forward(&x, false));
-            loss += m
-                .teacher
-                .forward(&rec, false)
-                .l1_loss(&target, Reduction::Mean);
+            if let Some(term) =
+                teacher_distance(m.teacher, &self.taps, &self.cfg.teacher_layers, &x, &rec)
+            {
+                loss += term;
+            }
         }
         log.add("vae_recon", &loss);
         // KL(q(z|x) || N(0, I)), summed over the code, averaged over the batch.
@@ -184,5 +237,63 @@ impl Replay for VaeReplay {
             None => bail!("resume state lacks 'replay/updates'"),
         };
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::zoo;
+
+    fn names(layers: &[&str]) -> Vec<String> {
+        layers.iter().map(|l| l.to_string()).collect()
+    }
+
+    #[test]
+    fn the_teacher_term_sums_l1_over_the_chosen_layers_and_reaches_the_reconstruction_only() {
+        tch::manual_seed(0);
+        let teacher = zoo::build("lenet5", 10, [1, 32, 32]).unwrap();
+        teacher.freeze();
+        let x = Tensor::randn([4, 1, 32, 32], tch::kind::FLOAT_CPU);
+        let rec = Tensor::randn([4, 1, 32, 32], tch::kind::FLOAT_CPU).set_requires_grad(true);
+        let layers = names(&["logits", "features", "conv2"]);
+        let taps = teacher_taps(&layers, &teacher).unwrap();
+        let got = teacher_distance(&teacher, &taps, &layers, &x, &rec).unwrap();
+
+        let l1 = |a: &Tensor, b: &Tensor| a.l1_loss(b, Reduction::Mean).double_value(&[]);
+        let (fx, fr) = (
+            teacher.forward_taps(&x, false, &Taps::features()),
+            teacher.forward_taps(&rec, false, &Taps::features()),
+        );
+        let conv2 = |t: &Tensor| {
+            let out = teacher.forward_taps(t, false, &Taps::layers(&["conv2"]));
+            out.layer("conv2").unwrap().shallow_clone()
+        };
+        let expected = l1(&fr.logits, &fx.logits)
+            + l1(fr.features.as_ref().unwrap(), fx.features.as_ref().unwrap())
+            + l1(&conv2(&rec), &conv2(&x));
+        assert!((got.double_value(&[]) - expected).abs() < 1e-5 * expected);
+        // Logits alone, the official choice.
+        let logits = names(&["logits"]);
+        let only = teacher_distance(&teacher, &Taps::none(), &logits, &x, &rec).unwrap();
+        assert!((only.double_value(&[]) - l1(&fr.logits, &fx.logits)).abs() < 1e-6);
+
+        got.backward();
+        assert!(rec.grad().abs().sum(tch::Kind::Float).double_value(&[]) > 0.0);
+        assert!(!x.requires_grad());
+        let same = teacher_distance(&teacher, &taps, &layers, &x, &x).unwrap();
+        assert_eq!(same.double_value(&[]), 0.0);
+        assert!(teacher_distance(&teacher, &taps, &[], &x, &rec).is_none());
+    }
+
+    #[test]
+    fn an_unknown_teacher_layer_is_refused_with_the_teachers_layers() {
+        let teacher = zoo::build("lenet5", 10, [1, 32, 32]).unwrap();
+        let err = format!(
+            "{:#}",
+            teacher_taps(&names(&["logits", "layer9"]), &teacher).unwrap_err()
+        );
+        assert!(err.contains("no tap point 'layer9'"), "{err}");
+        assert!(err.contains("conv1, conv2, conv3, fc1"), "{err}");
     }
 }
