@@ -548,6 +548,20 @@ fn bad_distillation_arguments_are_one_line_errors() {
         !dir.join("bad-student").exists(),
         "a refused run left a directory"
     );
+    let missing = dir.join("no-such-data");
+    let bad_val = small(
+        "dafl",
+        &dir.join("bad-val"),
+        &["--val", &format!("mnist:{}", missing.display())],
+    );
+    fails(
+        &dfkd(&bad_val.iter().map(String::as_str).collect::<Vec<_>>()),
+        "no-such-data",
+    );
+    assert!(
+        !dir.join("bad-val").exists(),
+        "a refused run left a directory"
+    );
     let out = dir.join("run");
     run(&small("dafl", &out, &["--epochs", "1"]));
     fails(

@@ -307,19 +307,11 @@ pub fn distill(a: Args) -> Result<(PathBuf, Vec<EpochRecord>)> {
             (Target::New(out, info), cfg, teacher, given_val, false)
         }
     };
-    // Built before a new run directory is written, so that settings the
-    // teacher cannot serve (a student or a teacher layer that does not
-    // exist) leave nothing behind.
+    // Built, and the held-out data checked, before a new run directory is
+    // written, so that settings the teacher cannot serve (a student or a
+    // teacher layer that does not exist, data of another shape) leave
+    // nothing behind.
     let mut engine = Engine::new(cfg, teacher.model)?;
-    let dir = match target {
-        Target::Resume(dir) => dir,
-        Target::New(out, info) => {
-            let dir = RunDir::create(&out)?;
-            dir.write_config(&engine.cfg)?;
-            dir.write_info(&info)?;
-            dir
-        }
-    };
     let mut held_out = match &val {
         Some(spec) => {
             let data = Dataset::load(spec, Split::Test)?;
@@ -344,6 +336,15 @@ pub fn distill(a: Args) -> Result<(PathBuf, Vec<EpochRecord>)> {
             })
         }
         None => None,
+    };
+    let dir = match target {
+        Target::Resume(dir) => dir,
+        Target::New(out, info) => {
+            let dir = RunDir::create(&out)?;
+            dir.write_config(&engine.cfg)?;
+            dir.write_info(&info)?;
+            dir
+        }
     };
     let teacher_accuracy = held_out.as_mut().map(|h| h.accuracy(&engine.teacher));
     let cfg = &engine.cfg;

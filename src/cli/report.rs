@@ -130,22 +130,22 @@ pub fn run(a: Args) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
+    let parts = "synth x replay x update";
+    // As wide as the longest composition, so every row stays aligned.
+    let w = rows
+        .iter()
+        .map(|r| r.parts.len())
+        .chain([parts.len()])
+        .max()
+        .unwrap_or_default();
     println!(
-        "{:<12} {:<28} {:>4} {:>6} {:>8} {:>8} {:>8} {:>12} {:>10}",
-        "method",
-        "synth x replay x update",
-        "runs",
-        "epochs",
-        "mu",
-        "sigma^2",
-        "acc_max",
-        "replay",
-        "time/run"
+        "{:<12} {:<w$} {:>4} {:>6} {:>8} {:>8} {:>8} {:>12} {:>10}",
+        "method", parts, "runs", "epochs", "mu", "sigma^2", "acc_max", "replay", "time/run"
     );
     for r in &rows {
         let s = &r.summary;
         println!(
-            "{:<12} {:<28} {:>4} {:>6} {:>8.2} {:>8.2} {:>8.2} {:>12} {:>10}",
+            "{:<12} {:<w$} {:>4} {:>6} {:>8.2} {:>8.2} {:>8.2} {:>12} {:>10}",
             r.method,
             r.parts,
             s.runs,
