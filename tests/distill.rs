@@ -516,52 +516,36 @@ fn bad_distillation_arguments_are_one_line_errors() {
         &dfkd(&["distill", "--resume", dir.to_str().unwrap()]),
         "not a run directory",
     );
-    let bad_layer = small(
-        "dafl",
-        &dir.join("bad-layer"),
-        &[
-            "--replay",
-            "vae",
-            "--set",
-            "replay.teacher_layers=[\"fc9\"]",
-        ],
-    );
-    fails(
-        &dfkd(&bad_layer.iter().map(String::as_str).collect::<Vec<_>>()),
-        "replay.teacher_layers: logits, features or a tap point of the teacher: \
-         lenet5 has no tap point 'fc9' (it has: conv1, conv2, conv3, fc1)",
-    );
-    assert!(
-        !dir.join("bad-layer").exists(),
-        "a refused run left a directory"
-    );
-    let bad_student = small(
-        "dafl",
-        &dir.join("bad-student"),
-        &["--set", "student=\"lenet7\""],
-    );
-    fails(
-        &dfkd(&bad_student.iter().map(String::as_str).collect::<Vec<_>>()),
-        "student lenet7: unknown architecture 'lenet7'",
-    );
-    assert!(
-        !dir.join("bad-student").exists(),
-        "a refused run left a directory"
-    );
+    // Settings the teacher cannot serve are refused before the run
+    // directory is written, so a corrected retry is not "already a run".
     let missing = dir.join("no-such-data");
-    let bad_val = small(
-        "dafl",
-        &dir.join("bad-val"),
-        &["--val", &format!("mnist:{}", missing.display())],
-    );
-    fails(
-        &dfkd(&bad_val.iter().map(String::as_str).collect::<Vec<_>>()),
-        "no-such-data",
-    );
-    assert!(
-        !dir.join("bad-val").exists(),
-        "a refused run left a directory"
-    );
+    let val = format!("mnist:{}", missing.display());
+    for (name, extra, needle) in [
+        (
+            "bad-layer",
+            vec![
+                "--replay",
+                "vae",
+                "--set",
+                "replay.teacher_layers=[\"fc9\"]",
+            ],
+            "replay.teacher_layers: logits, features or a tap point of the teacher: \
+             lenet5 has no tap point 'fc9' (it has: conv1, conv2, conv3, fc1)",
+        ),
+        (
+            "bad-student",
+            vec!["--set", "student=\"lenet7\""],
+            "student lenet7: unknown architecture 'lenet7'",
+        ),
+        ("bad-val", vec!["--val", &val], "no-such-data"),
+    ] {
+        let args = small("dafl", &dir.join(name), &extra);
+        fails(
+            &dfkd(&args.iter().map(String::as_str).collect::<Vec<_>>()),
+            needle,
+        );
+        assert!(!dir.join(name).exists(), "refused {name} left a directory");
+    }
     let out = dir.join("run");
     run(&small("dafl", &out, &["--epochs", "1"]));
     fails(

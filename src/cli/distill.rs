@@ -249,7 +249,7 @@ pub fn distill(a: Args) -> Result<(PathBuf, Vec<EpochRecord>)> {
         path: std::fs::canonicalize(&v.path).unwrap_or(v.path),
         ..v
     });
-    let (target, cfg, teacher, val, resumed) = match &a.resume {
+    let (target, cfg, teacher, val) = match &a.resume {
         Some(path) => {
             refuse_with_resume(&a)?;
             let dir = RunDir::open(path)?;
@@ -286,7 +286,7 @@ pub fn distill(a: Args) -> Result<(PathBuf, Vec<EpochRecord>)> {
                 })?),
                 (None, None) => None,
             };
-            (Target::Resume(dir), cfg, teacher, val, true)
+            (Target::Resume(dir), cfg, teacher, val)
         }
         None => {
             let Some(tpath) = &a.teacher else {
@@ -304,7 +304,7 @@ pub fn distill(a: Args) -> Result<(PathBuf, Vec<EpochRecord>)> {
                 dfkd_version: env!("CARGO_PKG_VERSION").to_string(),
                 val: given_val.as_ref().map(|v| v.to_string()),
             };
-            (Target::New(out, info), cfg, teacher, given_val, false)
+            (Target::New(out, info), cfg, teacher, given_val)
         }
     };
     // Built, and the held-out data checked, before a new run directory is
@@ -337,6 +337,7 @@ pub fn distill(a: Args) -> Result<(PathBuf, Vec<EpochRecord>)> {
         }
         None => None,
     };
+    let resumed = matches!(target, Target::Resume(_));
     let dir = match target {
         Target::Resume(dir) => dir,
         Target::New(out, info) => {
