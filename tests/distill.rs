@@ -561,6 +561,22 @@ fn bad_distillation_arguments_are_one_line_errors() {
         &dfkd(&["distill", "--resume", out.to_str().unwrap(), "--seed", "3"]),
         "--seed cannot change an existing run",
     );
+    // A resume refused for its --val leaves the run as it was.
+    let recorded = |name: &str| std::fs::read(out.join(name)).unwrap();
+    let (info, config) = (recorded("run.json"), recorded("config.toml"));
+    fails(
+        &dfkd(&[
+            "distill",
+            "--resume",
+            out.to_str().unwrap(),
+            "--epochs",
+            "2",
+            "--val",
+            &val,
+        ]),
+        "no-such-data",
+    );
+    assert!(recorded("run.json") == info && recorded("config.toml") == config);
     let fm = common::repo().join("teachers/lenet5-fashion-mnist.safetensors");
     fails(
         &dfkd(&[

@@ -234,10 +234,10 @@ impl Observer for Bars {
     }
 }
 
-/// Where a run goes: the directory it resumes, or a new one to create
-/// with the run's information.
+/// Where a run goes: the directory it resumes, or a new one to create;
+/// either way with the run's information as this command leaves it.
 enum Target {
-    Resume(RunDir),
+    Resume(RunDir, RunInfo),
     New(PathBuf, RunInfo),
 }
 
@@ -271,22 +271,19 @@ pub fn distill(a: Args) -> Result<(PathBuf, Vec<EpochRecord>)> {
                 );
             }
             let teacher = load_teacher(&a, &tpath)?;
-            dir.write_config(&cfg)?;
             // The run keeps reporting accuracy on its data unless told otherwise.
             let val = match (given_val, &info.val) {
-                (Some(v), _) => {
-                    dir.write_info(&RunInfo {
-                        val: Some(v.to_string()),
-                        ..info
-                    })?;
-                    Some(v)
-                }
+                (Some(v), _) => Some(v),
                 (None, Some(v)) => Some(v.parse().with_context(|| {
                     format!("{}: the run's --val", dir.path.join("run.json").display())
                 })?),
                 (None, None) => None,
             };
-            (Target::Resume(dir), cfg, teacher, val)
+            let info = RunInfo {
+                val: val.as_ref().map(|v| v.to_string()),
+                ..info
+            };
+            (Target::Resume(dir, info), cfg, teacher, val)
         }
         None => {
             let Some(tpath) = &a.teacher else {
@@ -307,10 +304,10 @@ pub fn distill(a: Args) -> Result<(PathBuf, Vec<EpochRecord>)> {
             (Target::New(out, info), cfg, teacher, given_val)
         }
     };
-    // Built, and the held-out data checked, before a new run directory is
+    // Built, and the held-out data checked, before the run directory is
     // written, so that settings the teacher cannot serve (a student or a
     // teacher layer that does not exist, data of another shape) leave
-    // nothing behind.
+    // nothing behind: no new directory, no change to a resumed one.
     let mut engine = Engine::new(cfg, teacher.model)?;
     let mut held_out = match &val {
         Some(spec) => {
@@ -337,16 +334,13 @@ pub fn distill(a: Args) -> Result<(PathBuf, Vec<EpochRecord>)> {
         }
         None => None,
     };
-    let resumed = matches!(target, Target::Resume(_));
-    let dir = match target {
-        Target::Resume(dir) => dir,
-        Target::New(out, info) => {
-            let dir = RunDir::create(&out)?;
-            dir.write_config(&engine.cfg)?;
-            dir.write_info(&info)?;
-            dir
-        }
+    let resumed = matches!(target, Target::Resume(..));
+    let (dir, info) = match target {
+        Target::Resume(dir, info) => (dir, info),
+        Target::New(out, info) => (RunDir::create(&out)?, info),
     };
+    dir.write_config(&engine.cfg)?;
+    dir.write_info(&info)?;
     let teacher_accuracy = held_out.as_mut().map(|h| h.accuracy(&engine.teacher));
     let cfg = &engine.cfg;
     let student_meta = ModelMeta {
