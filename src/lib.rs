@@ -13,4 +13,5 @@ pub mod optim;
 pub mod report;
 pub mod runtime;
 pub mod seed;
+pub mod state;
 pub mod train;

@@ -1,4 +1,5 @@
-//! Named tensors of the parts of a run, for the resume state file.
+//! Named tensors of the parts of a training or a distillation run, for its
+//! resume state file.
 
 use crate::nn::Store;
 use crate::optim::Optimizer;

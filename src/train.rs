@@ -3,8 +3,11 @@
 use crate::data::{transforms, Dataset, DatasetKind, Normalization};
 use crate::eval;
 use crate::nn::Model;
-use crate::optim::OptimSpec;
+use crate::optim::{OptimSpec, Optimizer};
 use crate::seed;
+use crate::state;
+use anyhow::Result;
+use std::collections::HashMap;
 use tch::Tensor;
 
 /// How a teacher is trained.
@@ -90,61 +93,105 @@ pub struct EpochLog {
     pub seconds: f64,
 }
 
-/// Observes training (the CLI draws progress bars with it).
+/// Observes training (the CLI draws progress bars and keeps the resume
+/// state with it).
 pub trait Observer {
     fn batch(&mut self, _epoch: usize, _batch: usize, _batches: usize, _loss: f64) {}
-    fn epoch(&mut self, _log: &EpochLog) {}
+    /// Called after each epoch, when `trainer` holds its finished state.
+    fn epoch(&mut self, _log: &EpochLog, _trainer: &Trainer) -> Result<()> {
+        Ok(())
+    }
 }
 
 impl Observer for () {}
 
-/// Trains `model` on `train` with cross-entropy. The model's initial weights
-/// must already be drawn (seeded) by the caller; each epoch reseeds the
-/// generator from (`seed`, epoch), so an epoch's shuffling and augmentation
-/// depend only on those.
-pub fn train_classifier(
-    model: &Model,
-    train: &Dataset,
-    test: Option<&Dataset>,
-    norm: &Normalization,
-    recipe: &Recipe,
-    seed_value: u64,
-    observer: &mut dyn Observer,
-) -> Vec<EpochLog> {
-    let size = model.spec.input_shape[1];
-    let mut opt = recipe.optim.build(model.parameters());
-    let n = train.len();
-    let batches = ((n + recipe.batch_size - 1) / recipe.batch_size) as usize;
-    let mut logs = Vec::new();
-    for epoch in 0..recipe.epochs {
-        let start = std::time::Instant::now();
-        seed::seed_epoch(seed_value, epoch);
-        opt.lr = recipe.lr_at(epoch);
-        let order = Tensor::randperm(n, tch::kind::INT64_CPU);
-        let mut total = 0.0;
-        for b in 0..batches {
-            let lo = b as i64 * recipe.batch_size;
-            let index = order.narrow(0, lo, recipe.batch_size.min(n - lo));
-            let mut images = train.images.index_select(0, &index);
-            if recipe.augment {
-                images = transforms::crop_flip(&images, 4);
-            }
-            let x = transforms::to_model_input(&images, size, norm);
-            let y = train.labels.index_select(0, &index);
-            let loss = model.forward(&x, true).cross_entropy_for_logits(&y);
-            opt.minimize(&loss);
-            let l = loss.double_value(&[]);
-            total += l;
-            observer.batch(epoch, b, batches, l);
+/// Supervised training of one model with cross-entropy, resumable at any
+/// epoch boundary: the model, the optimizer and the number of finished epochs
+/// are all a later epoch depends on, because each epoch reseeds the generator
+/// from (`seed`, epoch) for its shuffling and augmentation.
+pub struct Trainer<'a> {
+    pub model: &'a Model,
+    pub recipe: Recipe,
+    pub seed: u64,
+    pub opt: Optimizer,
+    pub epochs_done: usize,
+}
+
+impl<'a> Trainer<'a> {
+    /// A training from the start. The model's initial weights must already
+    /// be drawn (seeded) by the caller.
+    pub fn new(model: &'a Model, recipe: Recipe, seed: u64) -> Self {
+        let opt = recipe.optim.build(model.parameters());
+        Self {
+            model,
+            recipe,
+            seed,
+            opt,
+            epochs_done: 0,
         }
-        let log = EpochLog {
-            epoch,
-            loss: total / batches as f64,
-            test_accuracy: test.map(|t| eval::accuracy(model, t, norm, 1000)),
-            seconds: start.elapsed().as_secs_f64(),
-        };
-        observer.epoch(&log);
-        logs.push(log);
     }
-    logs
+
+    /// The model's and the optimizer's tensors, as a resumed training needs
+    /// them (`epochs_done` travels beside them).
+    pub fn state(&self) -> Vec<(String, Tensor)> {
+        let mut out = state::prefixed("model", &self.model.store);
+        out.extend(state::optimizer("optimizer", &self.opt));
+        out
+    }
+
+    /// Restores what [`Trainer::state`] saved after `epochs_done` epochs.
+    pub fn restore(&mut self, tensors: &HashMap<String, Tensor>, epochs_done: usize) -> Result<()> {
+        state::load_store("model", &self.model.store, tensors)?;
+        state::load_optimizer("optimizer", &mut self.opt, tensors)?;
+        self.epochs_done = epochs_done;
+        Ok(())
+    }
+
+    /// Trains on `train` up to the recipe's epochs, measuring accuracy on
+    /// `test` after each epoch; returns the logs of the epochs it ran.
+    pub fn run(
+        &mut self,
+        train: &Dataset,
+        test: Option<&Dataset>,
+        norm: &Normalization,
+        observer: &mut dyn Observer,
+    ) -> Result<Vec<EpochLog>> {
+        let size = self.model.spec.input_shape[1];
+        let batch_size = self.recipe.batch_size;
+        let n = train.len();
+        let batches = ((n + batch_size - 1) / batch_size) as usize;
+        let mut logs = Vec::new();
+        for epoch in self.epochs_done..self.recipe.epochs {
+            let start = std::time::Instant::now();
+            seed::seed_epoch(self.seed, epoch);
+            self.opt.lr = self.recipe.lr_at(epoch);
+            let order = Tensor::randperm(n, tch::kind::INT64_CPU);
+            let mut total = 0.0;
+            for b in 0..batches {
+                let lo = b as i64 * batch_size;
+                let index = order.narrow(0, lo, batch_size.min(n - lo));
+                let mut images = train.images.index_select(0, &index);
+                if self.recipe.augment {
+                    images = transforms::crop_flip(&images, 4);
+                }
+                let x = transforms::to_model_input(&images, size, norm);
+                let y = train.labels.index_select(0, &index);
+                let loss = self.model.forward(&x, true).cross_entropy_for_logits(&y);
+                self.opt.minimize(&loss);
+                let l = loss.double_value(&[]);
+                total += l;
+                observer.batch(epoch, b, batches, l);
+            }
+            self.epochs_done = epoch + 1;
+            let log = EpochLog {
+                epoch,
+                loss: total / batches as f64,
+                test_accuracy: test.map(|t| eval::accuracy(self.model, t, norm, 1000)),
+                seconds: start.elapsed().as_secs_f64(),
+            };
+            observer.epoch(&log, self)?;
+            logs.push(log);
+        }
+        Ok(logs)
+    }
 }

@@ -1,10 +1,14 @@
 //! Teachers: the shared pretrained ResNets reproduce their accuracy, the
-//! bundled LeNets reach their targets, and training is bit-reproducible.
+//! bundled LeNets reach their targets, and training is bit-reproducible,
+//! killed or not.
 
 mod common;
 
 use common::{accuracy, dfkd, stderr};
 use dfkd::checkpoint::Checkpoint;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 const IMAGENET_NORM: [&str; 4] = ["--mean", "0.485,0.456,0.406", "--std", "0.229,0.224,0.225"];
 
@@ -118,4 +122,101 @@ fn same_seed_gives_bit_identical_teacher_weights() {
     assert!(a != c, "different seeds, same weights");
     // The tiny task is learnable, so training did something.
     assert!(acc > 50.0, "accuracy {acc}");
+}
+
+#[test]
+fn a_killed_teacher_training_resumes_to_the_same_weights() {
+    let dir = common::scratch("teacher-kill");
+    common::tiny_mnist(&dir, 2000, 100);
+    let data = format!("mnist:{}", dir.display());
+    let args = |out: &Path, seed: &str| -> Vec<String> {
+        let out = out.to_str().unwrap();
+        [
+            "train-teacher",
+            "--arch",
+            "lenet5",
+            "--data",
+            &data,
+            "--epochs",
+            "8",
+            "--batch-size",
+            "32",
+            "--seed",
+            seed,
+            "--out",
+            out,
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let state_of = |out: &Path| PathBuf::from(format!("{}.resume", out.display()));
+    let run = |args: &[String]| dfkd(&args.iter().map(String::as_str).collect::<Vec<_>>());
+
+    let whole = dir.join("whole.safetensors");
+    let o = run(&args(&whole, "3"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        !state_of(&whole).exists(),
+        "the resume state outlives its training"
+    );
+
+    // Kill (SIGKILL) a second training once an epoch is saved, wherever it is.
+    let killed = dir.join("killed.safetensors");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dfkd"))
+        .args(args(&killed, "3"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let saved = || -> usize {
+        Checkpoint::read(&state_of(&killed))
+            .ok()
+            .and_then(|ck| ck.metadata.get("epochs_done")?.parse().ok())
+            .unwrap_or(0)
+    };
+    let start = Instant::now();
+    while saved() < 1 && start.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let done = saved();
+    assert!((1..8).contains(&done), "killed after {done} epochs");
+    assert!(!killed.exists());
+
+    // Without --resume, or with other settings, the saved training is refused
+    // and kept.
+    let mut again = args(&killed, "3");
+    let o = run(&again);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("killed.safetensors.resume") && err.contains("--resume"),
+        "{err}"
+    );
+    let mut other_seed = args(&killed, "4");
+    other_seed.push("--resume".into());
+    let o = run(&other_seed);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("has --seed 3, this command 4"), "{err}");
+    assert_eq!(saved(), done);
+
+    again.push("--resume".into());
+    let o = run(&again);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains(&format!("{done} of 8 epochs already done")));
+    assert_eq!(
+        std::fs::read(&whole).unwrap(),
+        std::fs::read(&killed).unwrap(),
+        "the resumed training ends with other weights"
+    );
+    assert!(!state_of(&killed).exists());
+    let o = run(&again);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("no unfinished training"),
+        "{}",
+        stderr(&o)
+    );
 }

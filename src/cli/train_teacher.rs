@@ -3,13 +3,15 @@
 use super::progress;
 use anyhow::{Context, Result};
 use clap::Parser;
-use dfkd::checkpoint::{self, ModelMeta};
+use dfkd::checkpoint::{self, Checkpoint, ModelMeta};
 use dfkd::data::{DataSpec, Dataset, Split};
+use dfkd::eval;
 use dfkd::nn::zoo;
 use dfkd::seed;
-use dfkd::train::{self, EpochLog, Observer, Recipe};
+use dfkd::train::{EpochLog, Observer, Recipe, Trainer};
 use indicatif::ProgressBar;
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use tch::Tensor;
 
 #[derive(Parser)]
@@ -38,14 +40,82 @@ pub struct Args {
     /// Train on a random subset of this many images (quick experiments).
     #[arg(long, value_name = "N")]
     limit: Option<i64>,
+    /// Continue the unfinished training of this command (same settings;
+    /// --epochs may be raised) from its last finished epoch.
+    #[arg(long)]
+    resume: bool,
 }
 
-struct Bars {
+/// After every epoch the training is saved beside the output, as OUT.resume,
+/// so a killed training loses at most the epoch in progress; the file goes
+/// once the teacher is written.
+fn resume_path(out: &Path) -> PathBuf {
+    let mut name = out.as_os_str().to_owned();
+    name.push(".resume");
+    PathBuf::from(name)
+}
+
+/// The settings a resumed training must share with the one it continues, as
+/// (option, value) pairs.
+fn settings(a: &Args, recipe: &Recipe) -> Vec<(&'static str, String)> {
+    vec![
+        ("--arch", a.arch.clone()),
+        ("--data", a.data.to_string()),
+        ("--batch-size", recipe.batch_size.to_string()),
+        ("--lr", recipe.optim.lr().to_string()),
+        ("--seed", a.seed.to_string()),
+        ("--limit", a.limit.map_or("none".into(), |n| n.to_string())),
+    ]
+}
+
+const EPOCHS_DONE: &str = "epochs_done";
+
+fn save_state(path: &Path, trainer: &Trainer, settings: &[(&str, String)]) -> Result<()> {
+    let mut meta: HashMap<String, String> = settings
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    meta.insert(EPOCHS_DONE.into(), trainer.epochs_done.to_string());
+    checkpoint::write_atomic(path, &checkpoint::to_safetensors(&trainer.state(), meta)?)
+}
+
+/// Restores the training saved at `path` into `trainer`, after checking that
+/// it was made with `settings` and `epochs` or fewer.
+fn restore(path: &Path, trainer: &mut Trainer, settings: &[(&str, String)]) -> Result<()> {
+    let file = path.display();
+    let ck = Checkpoint::read(path)?;
+    for (option, value) in settings {
+        let saved = ck.metadata.get(*option).map_or("(none)", String::as_str);
+        anyhow::ensure!(
+            saved == value,
+            "{file}: the unfinished training has {option} {saved}, this command {value}; \
+             repeat its settings to resume it, or delete the file to start over"
+        );
+    }
+    let done: usize = ck
+        .metadata
+        .get(EPOCHS_DONE)
+        .and_then(|d| d.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("{file}: no '{EPOCHS_DONE}' in its metadata"))?;
+    anyhow::ensure!(
+        done <= trainer.recipe.epochs,
+        "{file}: {done} epochs are done already, more than --epochs {}",
+        trainer.recipe.epochs
+    );
+    trainer
+        .restore(&ck.tensors, done)
+        .with_context(|| format!("{file}"))
+}
+
+/// Draws the progress and saves the resume state after every epoch.
+struct Progress {
     bar: Option<ProgressBar>,
     epochs: usize,
+    state_path: PathBuf,
+    settings: Vec<(&'static str, String)>,
 }
 
-impl Observer for Bars {
+impl Observer for Progress {
     fn batch(&mut self, epoch: usize, batch: usize, batches: usize, loss: f64) {
         let bar = self.bar.get_or_insert_with(|| {
             progress::bar(
@@ -57,7 +127,8 @@ impl Observer for Bars {
         bar.set_message(format!("loss {loss:.4}"));
     }
 
-    fn epoch(&mut self, log: &EpochLog) {
+    fn epoch(&mut self, log: &EpochLog, trainer: &Trainer) -> Result<()> {
+        save_state(&self.state_path, trainer, &self.settings)?;
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
@@ -71,6 +142,7 @@ impl Observer for Bars {
             log.loss,
             log.seconds
         );
+        Ok(())
     }
 }
 
@@ -104,9 +176,32 @@ pub fn run(a: Args) -> Result<()> {
     seed::seed_init(a.seed);
     let model = zoo::build(arch.name, kind.num_classes(), kind.input_shape())?;
     let norm = kind.normalization();
-    let out = a.out.unwrap_or_else(|| {
+    let out = a.out.clone().unwrap_or_else(|| {
         PathBuf::from(format!("teacher-{}-{}.safetensors", arch.name, kind.name()))
     });
+    let state_path = resume_path(&out);
+    let settings = settings(&a, &recipe);
+    let mut trainer = Trainer::new(&model, recipe, a.seed);
+    match (a.resume, state_path.exists()) {
+        (true, true) => restore(&state_path, &mut trainer, &settings)?,
+        (true, false) => anyhow::bail!(
+            "--resume: no unfinished training to continue ({} does not exist)",
+            state_path.display()
+        ),
+        (false, true) => anyhow::bail!(
+            "{} holds an unfinished training of {}; continue it with --resume, or delete it to start over",
+            state_path.display(),
+            out.display()
+        ),
+        (false, false) => {}
+    }
+    let recipe = &trainer.recipe;
+    if trainer.epochs_done > 0 {
+        eprintln!(
+            "resuming: {} of {} epochs already done",
+            trainer.epochs_done, recipe.epochs
+        );
+    }
     eprintln!(
         "training {} on {} ({} images, {} epochs, batch {}, {:?}; recipe: {})",
         arch.name,
@@ -117,31 +212,32 @@ pub fn run(a: Args) -> Result<()> {
         recipe.optim,
         recipe.source
     );
-    let mut bars = Bars {
+    let mut progress = Progress {
         bar: None,
         epochs: recipe.epochs,
+        state_path: state_path.clone(),
+        settings,
     };
-    let logs = train::train_classifier(
-        &model,
-        &train_set,
-        Some(&test_set),
-        &norm,
-        &recipe,
-        a.seed,
-        &mut bars,
-    );
+    let logs = trainer.run(&train_set, Some(&test_set), &norm, &mut progress)?;
     let meta = ModelMeta {
         arch: arch.name.to_string(),
         num_classes: kind.num_classes(),
         input_shape: kind.input_shape(),
-        normalization: norm,
+        normalization: norm.clone(),
         dataset: Some(kind.name().to_string()),
     };
     checkpoint::save_model(&out, &model, &meta).context("saving the teacher")?;
-    let acc = logs
-        .last()
-        .and_then(|l| l.test_accuracy)
-        .unwrap_or(f64::NAN);
+    match std::fs::remove_file(&state_path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            anyhow::bail!("{}: cannot remove: {e}", state_path.display())
+        }
+        _ => {}
+    }
+    // A training killed after its last epoch was saved runs no epoch here.
+    let acc = match logs.last().and_then(|l| l.test_accuracy) {
+        Some(acc) => acc,
+        None => eval::accuracy(&model, &test_set, &norm, 1000),
+    };
     eprintln!("wrote {}", out.display());
     println!("accuracy={acc:.2}");
     Ok(())

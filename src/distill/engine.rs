@@ -31,10 +31,11 @@ use super::replay::{bank::MemoryBank, pool::Pool, vae::VaeReplay, NoReplay, Repl
 use super::synth::generative::GenerativeSynth;
 use super::synth::{Batch, Models, Synthesizer};
 use super::update::{joint::Joint, StudentUpdate};
-use super::{state, Losses};
+use super::Losses;
 use crate::nn::{zoo, Model};
 use crate::optim::Optimizer;
 use crate::seed;
+use crate::state;
 use anyhow::{Context, Result};
 use std::collections::{BTreeMap, HashMap};
 use tch::Tensor;

@@ -8,7 +8,6 @@ pub mod replay;
 pub mod run_dir;
 pub mod runner;
 pub mod schedule;
-pub mod state;
 pub mod synth;
 pub mod update;
 

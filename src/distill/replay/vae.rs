@@ -24,12 +24,13 @@
 use super::Replay;
 use crate::distill::config::VaeConfig;
 use crate::distill::synth::Models;
-use crate::distill::{losses, state, Losses};
+use crate::distill::{losses, Losses};
 use crate::nn::encoder::Encoder;
 use crate::nn::generator::{Generator, GeneratorSpec, GeneratorStyle};
 use crate::nn::store::tensor_bytes;
 use crate::nn::{Model, Output, Taps};
 use crate::optim::{OptimSpec, Optimizer};
+use crate::state;
 use anyhow::{bail, Context, Result};
 use std::collections::HashMap;
 use tch::{Kind, Reduction, Tensor};

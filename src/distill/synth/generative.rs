@@ -9,10 +9,11 @@
 
 use super::{Batch, Models, Plan, Synthesizer};
 use crate::distill::config::GenerativeConfig;
-use crate::distill::{losses, state, Losses};
+use crate::distill::{losses, Losses};
 use crate::nn::generator::Generator;
 use crate::nn::Taps;
 use crate::optim::Optimizer;
+use crate::state;
 use anyhow::Result;
 use std::collections::HashMap;
 use tch::Tensor;
