@@ -80,7 +80,7 @@ fn save_state(path: &Path, trainer: &Trainer, settings: &[(&str, String)]) -> Re
 }
 
 /// Restores the training saved at `path` into `trainer`, after checking that
-/// it was made with `settings` and `epochs` or fewer.
+/// it was made with `settings` and with no more epochs than this one runs.
 fn restore(path: &Path, trainer: &mut Trainer, settings: &[(&str, String)]) -> Result<()> {
     let file = path.display();
     let ck = Checkpoint::read(path)?;
@@ -160,6 +160,22 @@ pub fn run(a: Args) -> Result<()> {
     if let Some(lr) = a.lr {
         recipe.optim = recipe.optim.with_lr(lr);
     }
+    let out = a.out.clone().unwrap_or_else(|| {
+        PathBuf::from(format!("teacher-{}-{}.safetensors", arch.name, kind.name()))
+    });
+    let state_path = resume_path(&out);
+    match (a.resume, state_path.exists()) {
+        (true, false) => anyhow::bail!(
+            "--resume: no unfinished training to continue ({} does not exist)",
+            state_path.display()
+        ),
+        (false, true) => anyhow::bail!(
+            "{} holds an unfinished training of {}; continue it with --resume, or delete it to start over",
+            state_path.display(),
+            out.display()
+        ),
+        _ => {}
+    }
     let mut train_set = Dataset::load(&a.data, Split::Train)?;
     let test_set = Dataset::load(&a.data, Split::Test)?;
     if let Some(n) = a.limit {
@@ -176,24 +192,10 @@ pub fn run(a: Args) -> Result<()> {
     seed::seed_init(a.seed);
     let model = zoo::build(arch.name, kind.num_classes(), kind.input_shape())?;
     let norm = kind.normalization();
-    let out = a.out.clone().unwrap_or_else(|| {
-        PathBuf::from(format!("teacher-{}-{}.safetensors", arch.name, kind.name()))
-    });
-    let state_path = resume_path(&out);
     let settings = settings(&a, &recipe);
     let mut trainer = Trainer::new(&model, recipe, a.seed);
-    match (a.resume, state_path.exists()) {
-        (true, true) => restore(&state_path, &mut trainer, &settings)?,
-        (true, false) => anyhow::bail!(
-            "--resume: no unfinished training to continue ({} does not exist)",
-            state_path.display()
-        ),
-        (false, true) => anyhow::bail!(
-            "{} holds an unfinished training of {}; continue it with --resume, or delete it to start over",
-            state_path.display(),
-            out.display()
-        ),
-        (false, false) => {}
+    if a.resume {
+        restore(&state_path, &mut trainer, &settings)?;
     }
     let recipe = &trainer.recipe;
     if trainer.epochs_done > 0 {
