@@ -156,6 +156,15 @@ impl Checkpoint {
         })
     }
 
+    /// The metadata value under `key`, parsed; an error naming the file when
+    /// it is missing or does not parse.
+    pub fn metadata_value<T: std::str::FromStr>(&self, key: &str) -> Result<T> {
+        self.metadata
+            .get(key)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| anyhow!("{}: metadata lacks '{key}'", self.path.display()))
+    }
+
     pub fn model_meta(&self) -> Result<Option<ModelMeta>> {
         ModelMeta::from_map(&self.metadata).with_context(|| format!("{}", self.path.display()))
     }

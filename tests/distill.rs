@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{dfkd, scratch, stderr, stdout};
+use common::{dfkd, dfkd_owned, scratch, stderr, stdout};
 use dfkd::checkpoint::Checkpoint;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -72,8 +72,7 @@ fn resume(dir: &Path, epochs: Option<usize>) -> Output {
 }
 
 fn run(args: &[String]) -> Output {
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let o = dfkd(&refs);
+    let o = dfkd_owned(args);
     assert!(
         o.status.success(),
         "dfkd {}\n{}",
@@ -540,21 +539,13 @@ fn bad_distillation_arguments_are_one_line_errors() {
         ("bad-val", vec!["--val", &val], "no-such-data"),
     ] {
         let args = small("dafl", &dir.join(name), &extra);
-        fails(
-            &dfkd(&args.iter().map(String::as_str).collect::<Vec<_>>()),
-            needle,
-        );
+        fails(&dfkd_owned(&args), needle);
         assert!(!dir.join(name).exists(), "refused {name} left a directory");
     }
     let out = dir.join("run");
     run(&small("dafl", &out, &["--epochs", "1"]));
     fails(
-        &dfkd(
-            &small("dafl", &out, &[])
-                .iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>(),
-        ),
+        &dfkd_owned(&small("dafl", &out, &[])),
         "already holds a run",
     );
     fails(

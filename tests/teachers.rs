@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{accuracy, dfkd, stderr};
+use common::{accuracy, dfkd, dfkd_owned, stderr};
 use dfkd::checkpoint::Checkpoint;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -90,6 +90,28 @@ fn bundled_teachers_carry_their_metadata() {
     assert_eq!(meta.dataset.as_deref(), Some("mnist"));
 }
 
+/// `dfkd train-teacher` of LeNet-5 on `data` with these settings.
+fn train_args(data: &str, out: &Path, epochs: &str, batch: &str, seed: &str) -> Vec<String> {
+    let out = out.to_str().unwrap();
+    [
+        "train-teacher",
+        "--arch",
+        "lenet5",
+        "--data",
+        data,
+        "--epochs",
+        epochs,
+        "--batch-size",
+        batch,
+        "--seed",
+        seed,
+        "--out",
+        out,
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 #[test]
 fn same_seed_gives_bit_identical_teacher_weights() {
     let dir = common::scratch("determinism");
@@ -97,21 +119,7 @@ fn same_seed_gives_bit_identical_teacher_weights() {
     let data = format!("mnist:{}", dir.display());
     let train = |seed: &str, out: &str| {
         let out = dir.join(out);
-        let o = dfkd(&[
-            "train-teacher",
-            "--arch",
-            "lenet5",
-            "--data",
-            &data,
-            "--epochs",
-            "2",
-            "--batch-size",
-            "64",
-            "--seed",
-            seed,
-            "--out",
-            out.to_str().unwrap(),
-        ]);
+        let o = dfkd_owned(&train_args(&data, &out, "2", "64", seed));
         assert!(o.status.success(), "{}", stderr(&o));
         (std::fs::read(&out).unwrap(), accuracy(&o))
     };
@@ -129,31 +137,11 @@ fn a_killed_teacher_training_resumes_to_the_same_weights() {
     let dir = common::scratch("teacher-kill");
     common::tiny_mnist(&dir, 2000, 100);
     let data = format!("mnist:{}", dir.display());
-    let args = |out: &Path, seed: &str| -> Vec<String> {
-        let out = out.to_str().unwrap();
-        [
-            "train-teacher",
-            "--arch",
-            "lenet5",
-            "--data",
-            &data,
-            "--epochs",
-            "8",
-            "--batch-size",
-            "32",
-            "--seed",
-            seed,
-            "--out",
-            out,
-        ]
-        .map(String::from)
-        .to_vec()
-    };
+    let args = |out: &Path, seed: &str| train_args(&data, out, "8", "32", seed);
     let state_of = |out: &Path| PathBuf::from(format!("{}.resume", out.display()));
-    let run = |args: &[String]| dfkd(&args.iter().map(String::as_str).collect::<Vec<_>>());
 
     let whole = dir.join("whole.safetensors");
-    let o = run(&args(&whole, "3"));
+    let o = dfkd_owned(&args(&whole, "3"));
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
         !state_of(&whole).exists(),
@@ -187,7 +175,7 @@ fn a_killed_teacher_training_resumes_to_the_same_weights() {
     // Without --resume, or with other settings, the saved training is refused
     // and kept.
     let mut again = args(&killed, "3");
-    let o = run(&again);
+    let o = dfkd_owned(&again);
     assert!(!o.status.success());
     let err = stderr(&o);
     assert!(
@@ -196,14 +184,14 @@ fn a_killed_teacher_training_resumes_to_the_same_weights() {
     );
     let mut other_seed = args(&killed, "4");
     other_seed.push("--resume".into());
-    let o = run(&other_seed);
+    let o = dfkd_owned(&other_seed);
     assert!(!o.status.success());
     let err = stderr(&o);
     assert!(err.contains("has --seed 3, this command 4"), "{err}");
     assert_eq!(saved(), done);
 
     again.push("--resume".into());
-    let o = run(&again);
+    let o = dfkd_owned(&again);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains(&format!("{done} of 8 epochs already done")));
     assert_eq!(
@@ -212,7 +200,7 @@ fn a_killed_teacher_training_resumes_to_the_same_weights() {
         "the resumed training ends with other weights"
     );
     assert!(!state_of(&killed).exists());
-    let o = run(&again);
+    let o = dfkd_owned(&again);
     assert!(!o.status.success());
     assert!(
         stderr(&o).contains("no unfinished training"),

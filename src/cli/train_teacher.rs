@@ -92,11 +92,7 @@ fn restore(path: &Path, trainer: &mut Trainer, settings: &[(&str, String)]) -> R
              repeat its settings to resume it, or delete the file to start over"
         );
     }
-    let done: usize = ck
-        .metadata
-        .get(EPOCHS_DONE)
-        .and_then(|d| d.parse().ok())
-        .ok_or_else(|| anyhow::anyhow!("{file}: no '{EPOCHS_DONE}' in its metadata"))?;
+    let done: usize = ck.metadata_value(EPOCHS_DONE)?;
     anyhow::ensure!(
         done <= trainer.recipe.epochs,
         "{file}: {done} epochs are done already, more than --epochs {}",

@@ -143,15 +143,9 @@ impl RunDir {
             return Ok(None);
         }
         let ck = Checkpoint::read(&p)?;
-        let get = |k: &str| {
-            ck.metadata
-                .get(k)
-                .and_then(|v| v.parse::<f64>().ok())
-                .ok_or_else(|| anyhow!("{}: metadata lacks '{k}'", p.display()))
-        };
         Ok(Some(SavedState {
-            epochs_done: get("epochs_done")? as usize,
-            wall_clock: get("wall_clock")?,
+            epochs_done: ck.metadata_value("epochs_done")?,
+            wall_clock: ck.metadata_value("wall_clock")?,
             tensors: ck.tensors,
         }))
     }

@@ -82,6 +82,11 @@ pub fn dfkd(args: &[&str]) -> Output {
         .expect("dfkd runs")
 }
 
+/// `dfkd` with arguments built as owned strings.
+pub fn dfkd_owned(args: &[String]) -> Output {
+    dfkd(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
