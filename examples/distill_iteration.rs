@@ -8,6 +8,7 @@
 //! it, one iteration per line.
 
 use dfkd::checkpoint;
+use dfkd::distill::engine::Teacher;
 use dfkd::distill::{Choice, Engine};
 use std::time::Instant;
 
@@ -22,7 +23,12 @@ fn main() -> anyhow::Result<()> {
         env!("CARGO_MANIFEST_DIR"),
         "/teachers/lenet5-mnist.safetensors"
     );
-    let (teacher, _) = checkpoint::load_model(teacher_path.as_ref(), None, [1, 32, 32])?;
+    let (teacher, meta) = checkpoint::load_model(teacher_path.as_ref(), None, [1, 32, 32])?;
+    let teacher = Teacher {
+        model: teacher,
+        norm: meta.expect("dfkd metadata").normalization,
+        source: teacher_path.to_string(),
+    };
     let mut sets = vec![
         format!("batch_size={batch}"),
         "iters=1".into(),
@@ -43,7 +49,9 @@ fn main() -> anyhow::Result<()> {
     }
     choice.sets = sets;
     let cfg = choice.resolve()?;
-    let mut engine = Engine::new(cfg, teacher)?;
+    // Kept samples (the pool replay's) go to a scratch directory.
+    let samples = std::env::temp_dir().join(format!("dfkd-iteration-{}", std::process::id()));
+    let mut engine = Engine::new(cfg, teacher, &samples)?;
     for _ in 0..warmup {
         engine.run_epoch(&mut |_, _| {})?;
     }
@@ -53,5 +61,6 @@ fn main() -> anyhow::Result<()> {
         let seconds = start.elapsed().as_secs_f64();
         println!("{seconds:.4} {}", engine.replay_bytes());
     }
+    let _ = std::fs::remove_dir_all(&samples);
     Ok(())
 }

@@ -243,7 +243,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
-/// Serialises named tensors (f32 or i64/f64 scalars) with metadata.
+/// Serialises named tensors (f32, or u8, i64, f64 as they are) with metadata.
 pub fn to_safetensors(
     tensors: &[(String, Tensor)],
     metadata: HashMap<String, String>,
@@ -254,6 +254,7 @@ pub fn to_safetensors(
         let (dtype, data) = match t.kind() {
             Kind::Int64 => (Dtype::I64, bytes_of::<i64>(&t)),
             Kind::Double => (Dtype::F64, bytes_of::<f64>(&t)),
+            Kind::Uint8 => (Dtype::U8, bytes_of::<u8>(&t)),
             _ => (Dtype::F32, bytes_of::<f32>(&t.to_kind(Kind::Float))),
         };
         let shape = t.size().iter().map(|&d| d as usize).collect();

@@ -152,10 +152,6 @@ impl Optimizer {
         });
     }
 
-    pub fn params(&self) -> &[Tensor] {
-        &self.params
-    }
-
     /// The state a resumed run needs, as named tensors.
     pub fn state(&self) -> Vec<(String, Tensor)> {
         let mut out = vec![

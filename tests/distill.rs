@@ -399,7 +399,8 @@ fn settings_come_from_presets_files_and_flags() {
     assert_eq!(cfg["replay"]["kind"].as_str(), Some("memory-bank"));
     assert_eq!(cfg["replay"]["capacity"].as_integer(), Some(10));
     assert_eq!(cfg["replay"]["every"].as_integer(), Some(5));
-    assert_eq!(cfg["student_schedule"]["t_max"].as_integer(), Some(400));
+    // Its cosine schedule anneals over the run's epochs, whatever they are.
+    assert!(cfg["student_schedule"].get("t_max").is_none());
     // PRE-DFKD's (kuluhan/PRE-DFKD main.py defaults), and PRE-DFAD as a mix.
     let cfg = dry(&["--method", "pre-dfkd", "--preset", "cifar100"]);
     assert_eq!(cfg["synth"]["kind"].as_str(), Some("pre-dfkd"));
@@ -423,11 +424,13 @@ fn settings_come_from_presets_files_and_flags() {
         assert_eq!(cfg["synth"]["generator"]["latent"].as_integer(), Some(1000));
         let cpu = dry(&["--method", method, "--preset", "mnist-cpu"]);
         assert_eq!(cpu["batch_size"].as_integer(), Some(256));
-        assert_eq!(
-            cpu["student_schedule"]["t_max"].as_integer(),
-            cpu["epochs"].as_integer()
-        );
+        assert!(cpu["student_schedule"].get("t_max").is_none(), "{method}");
     }
+    // PRE-DFKD's official code fixes T_max at 400, whatever the epochs.
+    let cfg = dry(&[
+        "--method", "pre-dfkd", "--preset", "mnist", "--epochs", "11",
+    ]);
+    assert_eq!(cfg["student_schedule"]["t_max"].as_integer(), Some(400));
     // The paper's PRE-DFAD by name: DFAD's MNIST settings, the VAE replay.
     let cfg = dry(&["--method", "pre-dfad", "--preset", "mnist"]);
     let dfad = dry(&["--method", "dfad", "--preset", "mnist"]);
@@ -454,11 +457,25 @@ fn bad_distillation_arguments_are_one_line_errors() {
         &dfkd(&["distill", "--method", "dafl"]),
         "--teacher is required",
     );
-    fails(&dfkd(&["distill", "--teacher", &t]), "--method is required");
     fails(
-        &dfkd(&["distill", "--teacher", &t, "--method", "dream", "--dry-run"]),
-        "unknown method 'dream'",
+        &dfkd(&["distill", "--teacher", &t]),
+        "--method is required for a new run (adi, cmi, dafl, deepdream, deepinversion, dfad, mb-dfkd, pre-dfad, pre-dfkd)",
     );
+    // Part and method names are typed: clap refuses others and lists them.
+    for (flag, bad, known) in [
+        ("--method", "dream", "deepdream"),
+        ("--synth", "dream", "deepinversion"),
+        ("--replay", "tape", "memory-bank"),
+        ("--update", "meta", "joint"),
+    ] {
+        let o = dfkd(&["distill", "--teacher", &t, flag, bad, "--dry-run"]);
+        let err = stderr(&o);
+        assert!(!o.status.success());
+        assert!(
+            err.contains(&format!("invalid value '{bad}' for '{flag}")) && err.contains(known),
+            "{err}"
+        );
+    }
     fails(
         &dfkd(&[
             "distill",
@@ -472,6 +489,7 @@ fn bad_distillation_arguments_are_one_line_errors() {
         ]),
         "no preset 'imagenet'",
     );
+    // A settings file names its parts as strings: they are checked too.
     fails(
         &dfkd(&[
             "distill",
@@ -479,11 +497,11 @@ fn bad_distillation_arguments_are_one_line_errors() {
             &t,
             "--method",
             "dafl",
-            "--replay",
-            "tape",
+            "--set",
+            "replay.kind=tape",
             "--dry-run",
         ]),
-        "unknown replay 'tape'",
+        "unknown replay 'tape' (known: none, memory-bank, pool, vae)",
     );
     fails(
         &dfkd(&[
@@ -757,5 +775,21 @@ fn a_resumed_run_keeps_reporting_accuracy_on_its_validation_data() {
     for line in metrics.lines() {
         let r: serde_json::Value = serde_json::from_str(line).unwrap();
         assert!(r["val_accuracy"].as_f64().is_some(), "{line}");
+    }
+}
+
+#[test]
+fn a_shortened_cosine_run_anneals_over_its_own_epochs() {
+    // MB-DFKD's preset anneals over its 400 epochs; run for 3, it anneals
+    // over 3: epoch t (0-based) at base * (1 + cos(pi t / 3)) / 2.
+    let dir = scratch("horizon").join("run");
+    run(&small("mb-dfkd", &dir, &["--epochs", "3"]));
+    let lr: Vec<f64> = metric(&dir, "lr_student")
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    for (t, got) in lr.iter().enumerate() {
+        let want = 2e-3 * (1.0 + (std::f64::consts::PI * t as f64 / 3.0).cos()) / 2.0;
+        assert!((got - want).abs() < 1e-12, "epoch {t}: {got} vs {want}");
     }
 }

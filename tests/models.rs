@@ -78,6 +78,13 @@ fn bn_taps_record_the_input_statistics_of_every_batchnorm() {
     );
     assert!(first.mean.allclose(&mean, 1e-5, 1e-6, false));
     assert!(first.var.allclose(&var, 1e-4, 1e-6, false));
+    // The per-instance means (CMI's features) of the same input.
+    let means = m.forward_taps(&x, false, &Taps::bn_means()).bn_means;
+    assert_eq!(means.len(), 19);
+    let instance = y.mean_dim([2i64, 3].as_slice(), false, Kind::Float);
+    assert!(means[0].allclose(&instance, 1e-5, 1e-6, false));
+    assert_eq!(m.batchnorm_layers(), 19);
+    assert_eq!(build("lenet5").batchnorm_layers(), 0);
     // LeNet has no BatchNorm; WRN-16-1 has 2 per block (6 blocks) + final.
     assert_eq!(
         build("lenet5")
@@ -127,6 +134,7 @@ fn taps_do_not_change_the_logits() {
     let taps = Taps {
         features: true,
         bn_stats: true,
+        bn_means: true,
         layers: vec!["block2".into()],
     };
     let tapped = m.forward_taps(&x, false, &taps).logits;

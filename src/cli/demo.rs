@@ -2,11 +2,12 @@
 //! Fashion-MNIST LeNet-5 teacher with no data, then reports teacher and
 //! student accuracy on the Fashion-MNIST test set.
 
-use super::distill;
+use super::distill::Bars;
 use anyhow::Result;
 use clap::Parser;
 use dfkd::data::{DataSpec, DatasetKind};
-use dfkd::distill::run_dir::RunDir;
+use dfkd::distill::runner::{self, Options, Start, TeacherFile};
+use dfkd::distill::Choice;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -38,31 +39,41 @@ pub fn run(a: Args) -> Result<()> {
     }
     eprintln!("demo: {METHOD} ({PRESET} preset), no data; Fashion-MNIST only measures accuracy");
     let start = Instant::now();
-    let (dir, records) = distill::distill(distill::Args {
-        teacher: Some(a.teacher),
-        method: Some(METHOD.to_string()),
-        preset: Some(PRESET.to_string()),
+    let options = Options {
+        start: Start::New {
+            teacher: TeacherFile {
+                path: a.teacher,
+                ..Default::default()
+            },
+            choice: Box::new(Choice {
+                method: METHOD.to_string(),
+                preset: PRESET.to_string(),
+                ..Default::default()
+            }),
+            out: Some(a.out),
+        },
         val: Some(DataSpec {
             kind: DatasetKind::FashionMnist,
             path: a.fashion_mnist,
         }),
-        out: Some(a.out),
-        teacher_input: "1,32,32".to_string(),
-        ..Default::default()
-    })?;
-    let summary = RunDir::open(&dir)?.read_summary()?;
-    let student = records
+    };
+    let mut bars = Bars::new();
+    let outcome = runner::distill(&options, &mut bars);
+    bars.finish();
+    let outcome = outcome?;
+    let student = outcome
+        .records
         .last()
         .and_then(|r| r.val_accuracy)
         .unwrap_or(f64::NAN);
     println!(
         "run directory: {} (student.safetensors, accuracy.png, samples.png)",
-        dir.display()
+        outcome.dir.display()
     );
     println!("wall-clock: {:.0} s", start.elapsed().as_secs_f64());
     println!(
         "teacher accuracy={:.2}",
-        summary.teacher_accuracy.unwrap_or(f64::NAN)
+        outcome.summary.teacher_accuracy.unwrap_or(f64::NAN)
     );
     println!("student accuracy={student:.2}");
     Ok(())

@@ -1,20 +1,50 @@
-//! `dfkd distill`: train a student from a teacher with no data.
+//! `dfkd distill`: train a student from a teacher with no data. Fills
+//! [`runner::Options`] from the flags and calls [`runner::distill`].
 
 use super::progress;
 use anyhow::{bail, Context, Result};
+use clap::builder::{PossibleValue, PossibleValuesParser};
 use clap::Parser;
-use dfkd::checkpoint::{self, parse_list, ModelMeta};
-use dfkd::data::{DataSpec, Dataset, Normalization, Split};
+use dfkd::checkpoint::parse_list;
+use dfkd::data::{DataSpec, Normalization};
+use dfkd::distill::config::{self, Overrides};
 use dfkd::distill::engine::EpochRecord;
-use dfkd::distill::run_dir::{digest, RunDir, RunInfo};
-use dfkd::distill::runner::{self, Observer, RunContext};
-use dfkd::distill::{Choice, Config, Engine, Losses};
-use dfkd::eval::{Evaluator, HeldOut};
-use dfkd::nn::Model;
+use dfkd::distill::parts::{self, Part};
+use dfkd::distill::runner::{self, Observer, Options, Start, Started, TeacherFile};
+use dfkd::distill::{Choice, Losses};
 use indicatif::ProgressBar;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-#[derive(Parser, Default)]
+/// The registered parts as clap's possible values, each with its help.
+fn names<T>(table: &'static [Part<T>]) -> PossibleValuesParser {
+    PossibleValuesParser::new(
+        table
+            .iter()
+            .map(|p| PossibleValue::new(p.name).help(p.about)),
+    )
+}
+
+fn synthesizers() -> PossibleValuesParser {
+    names(parts::SYNTHESIZERS)
+}
+
+fn replays() -> PossibleValuesParser {
+    names(parts::REPLAYS)
+}
+
+fn updates() -> PossibleValuesParser {
+    names(parts::UPDATES)
+}
+
+/// The methods of the built-in presets, each with its parts.
+fn methods() -> PossibleValuesParser {
+    PossibleValuesParser::new(config::methods().into_iter().map(|m| {
+        let parts = config::method_parts(m).unwrap_or_default();
+        PossibleValue::new(m).help(parts)
+    }))
+}
+
+#[derive(Parser)]
 pub struct Args {
     /// Teacher checkpoint (dfkd's, or a PyTorch state dict with --teacher-arch).
     #[arg(long, value_name = "FILE")]
@@ -22,9 +52,9 @@ pub struct Args {
     /// Teacher architecture, for files without dfkd metadata.
     #[arg(long, value_name = "ARCH")]
     pub teacher_arch: Option<String>,
-    /// Teacher input shape, for files without dfkd metadata.
-    #[arg(long, value_name = "C,H,W", default_value = "3,32,32")]
-    pub teacher_input: String,
+    /// Teacher input shape, for files without dfkd metadata [default: 3,32,32].
+    #[arg(long, value_name = "C,H,W")]
+    pub teacher_input: Option<String>,
     /// Teacher input normalisation, for files without dfkd metadata.
     #[arg(long, value_name = "M1,M2,M3")]
     pub teacher_mean: Option<String>,
@@ -33,22 +63,23 @@ pub struct Args {
     /// Student architecture [default: the preset's].
     #[arg(long, value_name = "ARCH")]
     pub student: Option<String>,
-    /// Published method to follow: dafl, dfad, mb-dfkd, pre-dfkd, or pre-dfad (PRE-DFKD's
-    /// ablation: DFAD's synthesizer with the VAE replay).
-    #[arg(long, value_name = "M")]
+    /// Published method to follow (its parts and settings).
+    #[arg(long, value_name = "M", value_parser = methods())]
     pub method: Option<String>,
     /// Settings of the method: mnist, cifar10, cifar100 (official), mnist-cpu,
-    /// fashion-mnist-demo (small CPU budgets) [default: the teacher's dataset].
+    /// cifar10-cpu, fashion-mnist-demo (small CPU budgets) [default: the
+    /// teacher's dataset].
     #[arg(long, value_name = "P")]
     pub preset: Option<String>,
-    /// Synthesizer, replacing the method's: dafl, dfad, pre-dfkd (PRE-DFKD/MB-DFKD novel generator).
-    #[arg(long, value_name = "S")]
+    /// Synthesizer, replacing the method's (with the settings of its own
+    /// method's preset).
+    #[arg(long, value_name = "S", value_parser = synthesizers())]
     pub synth: Option<String>,
-    /// Replay, replacing the method's: none, memory-bank (MB-DFKD), pool (every batch kept), vae (PRE-DFKD).
-    #[arg(long, value_name = "R")]
+    /// Replay, replacing the method's.
+    #[arg(long, value_name = "R", value_parser = replays())]
     pub replay: Option<String>,
-    /// Student update, replacing the method's: joint.
-    #[arg(long, value_name = "U")]
+    /// Student update, replacing the method's.
+    #[arg(long, value_name = "U", value_parser = updates())]
     pub update: Option<String>,
     /// A TOML file of settings merged over the preset (see configs/).
     #[arg(long, value_name = "FILE")]
@@ -77,7 +108,9 @@ pub struct Args {
     /// Run directory [default: runs/METHOD-PRESET-sSEED].
     #[arg(long, value_name = "RUN")]
     pub out: Option<PathBuf>,
-    /// Continue the run in RUN where it stopped (--epochs may extend it).
+    /// Continue the run in RUN where it stopped (--epochs may extend it; a
+    /// cosine schedule without its own horizon then anneals over the new
+    /// number of epochs).
     #[arg(long, value_name = "RUN", conflicts_with = "out")]
     pub resume: Option<PathBuf>,
     /// Print the resolved configuration (TOML) and exit.
@@ -85,46 +118,39 @@ pub struct Args {
     pub dry_run: bool,
 }
 
-/// The teacher, its normalisation, and its file.
-struct Teacher {
-    model: Model,
-    norm: Normalization,
-    dataset: Option<String>,
-    path: PathBuf,
-}
-
-fn load_teacher(a: &Args, path: &Path) -> Result<Teacher> {
-    let shape: Vec<i64> = parse_list(&a.teacher_input, "--teacher-input")?;
-    let Ok(shape) = <[i64; 3]>::try_from(shape) else {
-        bail!("--teacher-input takes three numbers, C,H,W");
+fn teacher_file(a: &Args, path: PathBuf) -> Result<TeacherFile> {
+    let input = match &a.teacher_input {
+        Some(s) => {
+            let shape: Vec<i64> = parse_list(s, "--teacher-input")?;
+            let Ok(shape) = <[i64; 3]>::try_from(shape) else {
+                bail!("--teacher-input takes three numbers, C,H,W");
+            };
+            Some(shape)
+        }
+        None => None,
     };
-    let (model, meta) = checkpoint::load_model(path, a.teacher_arch.as_deref(), shape)?;
-    let norm = match (&a.teacher_mean, &a.teacher_std, &meta) {
-        (Some(m), Some(s), _) => Normalization::new(parse_list(m, "--teacher-mean")?, parse_list(s, "--teacher-std")?),
-        (None, None, Some(meta)) => meta.normalization.clone(),
-        (None, None, None) => bail!(
-            "{}: no dfkd metadata gives the teacher's input normalisation; pass --teacher-mean and --teacher-std",
-            path.display()
-        ),
+    let norm = match (&a.teacher_mean, &a.teacher_std) {
+        (Some(m), Some(s)) => Some(Normalization::new(
+            parse_list(m, "--teacher-mean")?,
+            parse_list(s, "--teacher-std")?,
+        )),
+        (None, None) => None,
         _ => bail!("--teacher-mean and --teacher-std go together"),
     };
-    norm.check_channels(model.spec.input_shape[0])?;
-    Ok(Teacher {
-        model,
+    Ok(TeacherFile {
+        path,
+        arch: a.teacher_arch.clone(),
+        input,
         norm,
-        dataset: meta.and_then(|m| m.dataset),
-        path: path.to_path_buf(),
     })
 }
 
-fn choice(a: &Args, teacher: &Teacher) -> Result<Choice> {
+fn choice(a: &Args) -> Result<Choice> {
     let Some(method) = a.method.clone() else {
-        bail!("--method is required for a new run (dafl or dfad)");
-    };
-    let preset = match (&a.preset, &teacher.dataset) {
-        (Some(p), _) => p.clone(),
-        (None, Some(d)) => d.clone(),
-        (None, None) => bail!("--preset is required: the teacher's metadata names no dataset"),
+        bail!(
+            "--method is required for a new run ({})",
+            config::methods().join(", ")
+        );
     };
     let file = match &a.config {
         Some(p) => Some(
@@ -135,30 +161,22 @@ fn choice(a: &Args, teacher: &Teacher) -> Result<Choice> {
         ),
         None => None,
     };
-    let mut sets = Vec::new();
-    if let Some(s) = &a.student {
-        sets.push(format!("student=\"{s}\""));
-    }
-    for (key, v) in [
-        ("epochs", a.epochs.map(|v| v.to_string())),
-        ("iters", a.iters.map(|v| v.to_string())),
-        ("batch_size", a.batch_size.map(|v| v.to_string())),
-        ("seed", a.seed.map(|v| v.to_string())),
-        ("save_every", a.save_every.map(|v| v.to_string())),
-    ] {
-        if let Some(v) = v {
-            sets.push(format!("{key}={v}"));
-        }
-    }
-    sets.extend(a.sets.iter().cloned());
     Ok(Choice {
         method,
-        preset,
+        preset: a.preset.clone().unwrap_or_default(),
         synth: a.synth.clone(),
         replay: a.replay.clone(),
         update: a.update.clone(),
         file,
-        sets,
+        sets: a.sets.clone(),
+        overrides: Overrides {
+            student: a.student.clone(),
+            epochs: a.epochs,
+            iters: a.iters,
+            batch_size: a.batch_size,
+            seed: a.seed,
+            save_every: a.save_every,
+        },
     })
 }
 
@@ -166,6 +184,9 @@ fn choice(a: &Args, teacher: &Teacher) -> Result<Choice> {
 fn refuse_with_resume(a: &Args) -> Result<()> {
     let set = [
         ("--teacher-arch", a.teacher_arch.is_some()),
+        ("--teacher-input", a.teacher_input.is_some()),
+        ("--teacher-mean", a.teacher_mean.is_some()),
+        ("--teacher-std", a.teacher_std.is_some()),
         ("--student", a.student.is_some()),
         ("--method", a.method.is_some()),
         ("--preset", a.preset.is_some()),
@@ -184,26 +205,109 @@ fn refuse_with_resume(a: &Args) -> Result<()> {
     Ok(())
 }
 
-struct Bars {
-    bar: ProgressBar,
+/// The library's options for these flags.
+fn options(a: &Args) -> Result<Options> {
+    let start = match &a.resume {
+        Some(dir) => {
+            refuse_with_resume(a)?;
+            Start::Resume {
+                dir: dir.clone(),
+                teacher: a.teacher.clone(),
+                epochs: a.epochs,
+                save_every: a.save_every,
+            }
+        }
+        None => {
+            let Some(path) = &a.teacher else {
+                bail!("--teacher is required for a new run (or --resume RUN)");
+            };
+            Start::New {
+                teacher: teacher_file(a, path.clone())?,
+                choice: Box::new(choice(a)?),
+                out: a.out.clone(),
+            }
+        }
+    };
+    Ok(Options {
+        start,
+        val: a.val.clone(),
+    })
+}
+
+/// The banner, a line per epoch, and a progress bar.
+pub struct Bars {
+    bar: Option<ProgressBar>,
     epochs: usize,
     iters: usize,
     last_accuracy: Option<f64>,
 }
 
+impl Bars {
+    pub fn new() -> Self {
+        Self {
+            bar: None,
+            epochs: 0,
+            iters: 0,
+            last_accuracy: None,
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+
+    fn print(&self, line: &str) {
+        match &self.bar {
+            Some(b) => b.suspend(|| eprintln!("{line}")),
+            None => eprintln!("{line}"),
+        }
+    }
+}
+
 impl Observer for Bars {
+    fn started(&mut self, r: &Started) {
+        let cfg = r.cfg;
+        eprintln!(
+            "{} {} ({}): {} -> {}, {} epochs x {} iterations, batch {}, seed {}; run directory {}",
+            if r.resumed { "resuming" } else { "distilling" },
+            cfg.method,
+            cfg.parts(),
+            r.teacher.display(),
+            cfg.student,
+            cfg.epochs,
+            cfg.iters,
+            cfg.batch_size,
+            cfg.seed,
+            r.dir.display()
+        );
+        if let Some(acc) = r.teacher_accuracy {
+            eprintln!("teacher accuracy {acc:.2}%");
+        }
+        if r.epochs_done > 0 {
+            eprintln!("{} of {} epochs already done", r.epochs_done, cfg.epochs);
+        }
+        self.epochs = cfg.epochs;
+        self.iters = cfg.iters;
+        let remaining = (cfg.epochs.saturating_sub(r.epochs_done) * cfg.iters) as u64;
+        self.bar = Some(progress::bar(remaining, "distilling".to_string()));
+    }
+
     fn iteration(&mut self, epoch: usize, i: usize, losses: &Losses) {
-        self.bar.inc(1);
+        let Some(bar) = &self.bar else { return };
+        bar.inc(1);
         let kd = losses
             .last_mean("kd")
             .map_or(String::new(), |v| format!(" kd {v:.4}"));
         let g = losses
             .last_mean("generator")
-            .map_or(String::new(), |v| format!(" gen {v:.4}"));
+            .or_else(|| losses.last_mean("synth"))
+            .map_or(String::new(), |v| format!(" synth {v:.4}"));
         let acc = self
             .last_accuracy
             .map_or(String::new(), |a| format!(" acc {a:.2}%"));
-        self.bar.set_message(format!(
+        bar.set_message(format!(
             "epoch {epoch}/{} it {}/{}{kd}{g}{acc}",
             self.epochs,
             i + 1,
@@ -223,207 +327,41 @@ impl Observer for Bars {
         let acc = r
             .val_accuracy
             .map_or(String::new(), |a| format!("  accuracy {a:.2}%"));
-        let line = format!(
+        self.print(&format!(
             "epoch {}/{}  {}{acc}  ({:.1} s)",
             r.epoch,
             self.epochs,
             losses.join("  "),
             r.seconds
-        );
-        self.bar.suspend(|| eprintln!("{line}"));
+        ));
     }
-}
-
-/// Where a run goes: the directory it resumes, or a new one to create;
-/// either way with the run's information as this command leaves it.
-enum Target {
-    Resume(RunDir, RunInfo),
-    New(PathBuf, RunInfo),
-}
-
-/// Runs a distillation as the flags say; returns the run directory and its
-/// per-epoch records.
-pub fn distill(a: Args) -> Result<(PathBuf, Vec<EpochRecord>)> {
-    // Kept in run.json with an absolute path, so a resume from anywhere finds it.
-    let given_val = a.val.clone().map(|v| DataSpec {
-        path: std::fs::canonicalize(&v.path).unwrap_or(v.path),
-        ..v
-    });
-    let (target, cfg, teacher, val) = match &a.resume {
-        Some(path) => {
-            refuse_with_resume(&a)?;
-            let dir = RunDir::open(path)?;
-            let mut cfg = dir.read_config()?;
-            if let Some(e) = a.epochs {
-                cfg.epochs = e;
-            }
-            if let Some(s) = a.save_every {
-                cfg.save_every = s;
-            }
-            cfg.validate()?;
-            let info = dir.read_info()?;
-            let tpath = a.teacher.clone().unwrap_or(info.teacher.clone());
-            let bytes = std::fs::read(&tpath).with_context(|| format!("{}", tpath.display()))?;
-            if digest(&bytes) != info.teacher_digest {
-                bail!(
-                    "{}: not the teacher this run started with (its content differs)",
-                    tpath.display()
-                );
-            }
-            let teacher = load_teacher(&a, &tpath)?;
-            // The run keeps reporting accuracy on its data unless told otherwise.
-            let val = match (given_val, &info.val) {
-                (Some(v), _) => Some(v),
-                (None, Some(v)) => Some(v.parse().with_context(|| {
-                    format!("{}: the run's --val", dir.path.join("run.json").display())
-                })?),
-                (None, None) => None,
-            };
-            let info = RunInfo {
-                val: val.as_ref().map(|v| v.to_string()),
-                ..info
-            };
-            (Target::Resume(dir, info), cfg, teacher, val)
-        }
-        None => {
-            let Some(tpath) = &a.teacher else {
-                bail!("--teacher is required for a new run (or --resume RUN)");
-            };
-            let teacher = load_teacher(&a, tpath)?;
-            let cfg = choice(&a, &teacher)?.resolve()?;
-            let out = a.out.clone().unwrap_or_else(|| {
-                PathBuf::from(format!("runs/{}-{}-s{}", cfg.method, cfg.preset, cfg.seed))
-            });
-            let bytes = std::fs::read(tpath).with_context(|| format!("{}", tpath.display()))?;
-            let info = RunInfo {
-                teacher: std::fs::canonicalize(tpath).unwrap_or(tpath.clone()),
-                teacher_digest: digest(&bytes),
-                dfkd_version: env!("CARGO_PKG_VERSION").to_string(),
-                val: given_val.as_ref().map(|v| v.to_string()),
-            };
-            (Target::New(out, info), cfg, teacher, given_val)
-        }
-    };
-    // Built, and the held-out data checked, before the run directory is
-    // written, so that settings the teacher cannot serve (a student or a
-    // teacher layer that does not exist, data of another shape) leave
-    // nothing behind: no new directory, no change to a resumed one.
-    let mut engine = Engine::new(cfg, teacher.model)?;
-    let mut held_out = match &val {
-        Some(spec) => {
-            let data = Dataset::load(spec, Split::Test)?;
-            let t = &engine.teacher.spec;
-            if data.kind.num_classes() != t.num_classes {
-                bail!(
-                    "--val {spec}: {} classes, but the teacher predicts {}",
-                    data.kind.num_classes(),
-                    t.num_classes
-                );
-            }
-            if data.kind.input_shape()[0] != t.input_shape[0] {
-                bail!(
-                    "--val {spec}: images have {} channels, the teacher takes {}",
-                    data.kind.input_shape()[0],
-                    t.input_shape[0]
-                );
-            }
-            Some(HeldOut {
-                data,
-                norm: teacher.norm.clone(),
-            })
-        }
-        None => None,
-    };
-    let resumed = matches!(target, Target::Resume(..));
-    let (dir, info) = match target {
-        Target::Resume(dir, info) => (dir, info),
-        Target::New(out, info) => (RunDir::create(&out)?, info),
-    };
-    dir.write_config(&engine.cfg)?;
-    dir.write_info(&info)?;
-    let teacher_accuracy = held_out.as_mut().map(|h| h.accuracy(&engine.teacher));
-    let cfg = &engine.cfg;
-    let student_meta = ModelMeta {
-        arch: cfg.student.clone(),
-        num_classes: engine.teacher.spec.num_classes,
-        input_shape: engine.teacher.spec.input_shape,
-        normalization: teacher.norm.clone(),
-        dataset: teacher.dataset.clone(),
-    };
-    let epochs = cfg.epochs;
-    let iters = cfg.iters;
-    eprintln!(
-        "{} {} ({}): {} -> {}, {} epochs x {} iterations, batch {}, seed {}; run directory {}",
-        if resumed { "resuming" } else { "distilling" },
-        cfg.method,
-        cfg.parts(),
-        teacher.path.display(),
-        cfg.student,
-        epochs,
-        iters,
-        cfg.batch_size,
-        cfg.seed,
-        dir.path.display()
-    );
-    if let Some(acc) = teacher_accuracy {
-        eprintln!("teacher accuracy {acc:.2}%");
-    }
-    let wall_clock = runner::restore(&mut engine, &dir)?;
-    if engine.epochs_done > 0 {
-        eprintln!("{} of {epochs} epochs already done", engine.epochs_done);
-    }
-    let remaining = (epochs.saturating_sub(engine.epochs_done) * iters) as u64;
-    let mut bars = Bars {
-        bar: progress::bar(remaining, "distilling".to_string()),
-        epochs,
-        iters,
-        last_accuracy: None,
-    };
-    let records = runner::run(
-        &mut engine,
-        &dir,
-        RunContext {
-            student_meta,
-            evaluator: held_out.as_mut().map(|h| h as &mut dyn Evaluator),
-            teacher_accuracy,
-            observer: &mut bars,
-            wall_clock,
-        },
-    )?;
-    bars.bar.finish_and_clear();
-    Ok((dir.path, records))
 }
 
 pub fn run(a: Args) -> Result<()> {
     if a.dry_run {
-        print!("{}", resolved(&a)?.to_toml());
+        let Some(path) = &a.teacher else {
+            bail!("--teacher is required");
+        };
+        let cfg = runner::resolve(&teacher_file(&a, path.clone())?, &choice(&a)?)?;
+        print!("{}", cfg.to_toml());
         return Ok(());
     }
-    let (dir, records) = distill(a)?;
-    let summary = RunDir::open(&dir)?.read_summary()?;
+    let mut bars = Bars::new();
+    let outcome = runner::distill(&options(&a)?, &mut bars);
+    bars.finish();
+    let outcome = outcome?;
+    let s = &outcome.summary;
     eprintln!(
         "done: {} epochs in {:.0} s; student {}",
-        summary.epochs_done,
-        summary.wall_clock_s,
-        dir.join("student.safetensors").display()
+        s.epochs_done,
+        s.wall_clock_s,
+        outcome.dir.join("student.safetensors").display()
     );
-    if let (Some(best), Some(epoch), Some(mu)) = (
-        summary.best_accuracy,
-        summary.best_epoch,
-        summary.mean_accuracy,
-    ) {
+    if let (Some(best), Some(epoch), Some(mu)) = (s.best_accuracy, s.best_epoch, s.mean_accuracy) {
         eprintln!("best accuracy {best:.2}% (epoch {epoch}), mean over epochs {mu:.2}%");
     }
-    if let Some(acc) = records.last().and_then(|r| r.val_accuracy) {
+    if let Some(acc) = outcome.records.last().and_then(|r| r.val_accuracy) {
         println!("accuracy={acc:.2}");
     }
     Ok(())
-}
-
-/// The configuration a set of flags resolves to.
-fn resolved(a: &Args) -> Result<Config> {
-    let Some(tpath) = &a.teacher else {
-        bail!("--teacher is required");
-    };
-    choice(a, &load_teacher(a, tpath)?)?.resolve()
 }

@@ -30,6 +30,10 @@ struct Row {
     #[serde(flatten)]
     summary: RobustSummary,
     replay_bytes_max: u64,
+    kept_bytes_max: u64,
+    /// Largest replay + kept bytes at the end of an epoch (PRE-DFKD's
+    /// memory column).
+    memory_bytes_max: u64,
     wall_clock_s_mean: f64,
     run_dirs: Vec<PathBuf>,
 }
@@ -38,6 +42,8 @@ struct Group {
     parts: String,
     accuracies: Vec<Vec<f64>>,
     replay_bytes: u64,
+    kept_bytes: u64,
+    memory_bytes: u64,
     wall_clock: Vec<f64>,
     dirs: Vec<PathBuf>,
 }
@@ -61,6 +67,8 @@ pub fn run(a: Args) -> Result<()> {
             parts: parts.clone(),
             accuracies: Vec::new(),
             replay_bytes: 0,
+            kept_bytes: 0,
+            memory_bytes: 0,
             wall_clock: Vec::new(),
             dirs: Vec::new(),
         });
@@ -76,6 +84,16 @@ pub fn run(a: Args) -> Result<()> {
         g.replay_bytes = g
             .replay_bytes
             .max(records.iter().map(|r| r.replay_bytes).max().unwrap_or(0));
+        g.kept_bytes = g
+            .kept_bytes
+            .max(records.iter().map(|r| r.kept_bytes).max().unwrap_or(0));
+        g.memory_bytes = g.memory_bytes.max(
+            records
+                .iter()
+                .map(|r| r.replay_bytes + r.kept_bytes)
+                .max()
+                .unwrap_or(0),
+        );
         g.wall_clock
             .push(records.last().map_or(0.0, |r| r.wall_clock));
         g.dirs.push(path.clone());
@@ -87,6 +105,8 @@ pub fn run(a: Args) -> Result<()> {
             parts: g.parts.clone(),
             summary: robust_summary(&g.accuracies).expect("every run has epochs"),
             replay_bytes_max: g.replay_bytes,
+            kept_bytes_max: g.kept_bytes,
+            memory_bytes_max: g.memory_bytes,
             wall_clock_s_mean: g.wall_clock.iter().sum::<f64>() / g.wall_clock.len() as f64,
             run_dirs: g.dirs.clone(),
         })
@@ -131,21 +151,24 @@ pub fn run(a: Args) -> Result<()> {
         return Ok(());
     }
     let parts = "synth x replay x update";
-    // As wide as the longest composition, so every row stays aligned.
-    let w = rows
-        .iter()
-        .map(|r| r.parts.len())
-        .chain([parts.len()])
-        .max()
-        .unwrap_or_default();
+    // As wide as the longest name and composition, so every row stays aligned.
+    let width = |f: fn(&Row) -> usize, header: &str| {
+        rows.iter()
+            .map(f)
+            .chain([header.len()])
+            .max()
+            .unwrap_or_default()
+    };
+    let m = width(|r| r.method.len(), "method");
+    let w = width(|r| r.parts.len(), parts);
     println!(
-        "{:<12} {:<w$} {:>4} {:>6} {:>8} {:>8} {:>8} {:>12} {:>10}",
-        "method", parts, "runs", "epochs", "mu", "sigma^2", "acc_max", "replay", "time/run"
+        "{:<m$} {:<w$} {:>4} {:>6} {:>8} {:>8} {:>8} {:>12} {:>10}",
+        "method", parts, "runs", "epochs", "mu", "sigma^2", "acc_max", "memory", "time/run"
     );
     for r in &rows {
         let s = &r.summary;
         println!(
-            "{:<12} {:<w$} {:>4} {:>6} {:>8.2} {:>8.2} {:>8.2} {:>12} {:>10}",
+            "{:<m$} {:<w$} {:>4} {:>6} {:>8.2} {:>8.2} {:>8.2} {:>12} {:>10}",
             r.method,
             r.parts,
             s.runs,
@@ -153,7 +176,7 @@ pub fn run(a: Args) -> Result<()> {
             s.mu,
             s.var,
             s.acc_max,
-            progress::bytes(r.replay_bytes_max),
+            progress::bytes(r.memory_bytes_max),
             progress::duration(r.wall_clock_s_mean)
         );
     }

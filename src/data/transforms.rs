@@ -73,30 +73,55 @@ pub fn to_model_input(images: &Tensor, size: i64, norm: &Normalization) -> Tenso
     norm.apply(&x)
 }
 
-/// CIFAR training augmentation: random crop with 4 pixels of zero padding
-/// and a random horizontal flip, per image (RandomCrop(32, 4) +
+/// CIFAR training augmentation: random crop with `pad` pixels of zero
+/// padding and a random horizontal flip, per image (RandomCrop(32, 4) +
 /// RandomHorizontalFlip). Draws from the global torch generator.
 pub fn crop_flip(x: &Tensor, pad: i64) -> Tensor {
-    let s = x.size();
-    let (n, h, w) = (s[0], s[2], s[3]);
-    let padded = x.constant_pad_nd([pad, pad, pad, pad]);
-    let offsets = Tensor::randint(2 * pad + 1, [n, 2], tch::kind::INT64_CPU);
-    let flips = Tensor::rand([n], tch::kind::FLOAT_CPU).lt(0.5);
-    let offsets = Vec::<i64>::try_from(offsets.view(-1)).expect("int64");
-    let flips = Vec::<bool>::try_from(flips).expect("bool");
-    let crops: Vec<Tensor> = (0..n as usize)
-        .map(|i| {
-            let c =
-                padded
-                    .get(i as i64)
-                    .narrow(1, offsets[2 * i], h)
-                    .narrow(2, offsets[2 * i + 1], w);
-            if flips[i] {
-                c.flip([2])
-            } else {
-                c
-            }
-        })
-        .collect();
-    Tensor::stack(&crops, 0)
+    CropFlip::draw(x.size()[0], pad).apply(x)
+}
+
+/// The draws of one [`crop_flip`]: per image, where the crop starts in the
+/// padded image and whether it is flipped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CropFlip {
+    pub pad: i64,
+    /// (top, left) of each crop in the padded image, in [0, 2 pad].
+    pub offsets: Vec<(i64, i64)>,
+    pub flips: Vec<bool>,
+}
+
+impl CropFlip {
+    pub fn draw(n: i64, pad: i64) -> Self {
+        let offsets = Tensor::randint(2 * pad + 1, [n, 2], tch::kind::INT64_CPU);
+        let flips = Tensor::rand([n], tch::kind::FLOAT_CPU).lt(0.5);
+        let offsets = Vec::<i64>::try_from(offsets.view(-1)).expect("int64");
+        Self {
+            pad,
+            offsets: offsets.chunks(2).map(|o| (o[0], o[1])).collect(),
+            flips: Vec::<bool>::try_from(flips).expect("bool"),
+        }
+    }
+
+    /// The crops of `x` (N x C x H x W); differentiable in `x`.
+    pub fn apply(&self, x: &Tensor) -> Tensor {
+        let s = x.size();
+        let (h, w) = (s[2], s[3]);
+        let p = self.pad;
+        let padded = x.constant_pad_nd([p, p, p, p]);
+        let crops: Vec<Tensor> = self
+            .offsets
+            .iter()
+            .zip(&self.flips)
+            .enumerate()
+            .map(|(i, (&(top, left), &flip))| {
+                let c = padded.get(i as i64).narrow(1, top, h).narrow(2, left, w);
+                if flip {
+                    c.flip([2])
+                } else {
+                    c
+                }
+            })
+            .collect();
+        Tensor::stack(&crops, 0)
+    }
 }

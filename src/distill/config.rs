@@ -1,221 +1,70 @@
 //! A distillation run's complete description, and the presets it starts from.
 //!
 //! A run is a [`Config`]: global settings (student, budget, student optimizer)
-//! plus one section per part: `synth`, `replay`, `update`. Presets are TOML
-//! files under `configs/METHOD/PRESET.toml`, built into the binary. A run
-//! starts from the preset of its method, may swap parts for those of other
-//! methods' presets on the same dataset, then applies a user TOML file and
-//! `--set key=value` overrides. The resolved config is saved in the run
+//! plus one section per part: `synth`, `replay`, `update`, each naming its
+//! kind (a part registered in [`super::parts`]) and its settings. Presets
+//! are TOML files under `configs/METHOD/PRESET.toml`, all built into the
+//! binary; a preset may `extends` another of its method and state only what
+//! differs. A run starts from the preset of its method, may swap parts for
+//! those of other methods' presets on the same dataset, then applies a user
+//! TOML file, `--set key=value` overrides and the typed flags. The resolved
+//! config states every setting of every part and is saved in the run
 //! directory, so a run can be read, repeated and resumed exactly.
 
+use super::parts;
 use crate::distill::losses::KdLoss;
 use crate::distill::schedule::Schedule;
-use crate::nn::generator::GeneratorSpec;
 use crate::optim::OptimSpec;
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-/// A generator trained against teacher priors and/or the student: DAFL,
-/// DFAD and the novel-sample generator of MB-DFKD and PRE-DFKD differ only
-/// in these weights and in how the generator step interleaves with the
-/// student steps.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GenerativeConfig {
-    pub generator: GeneratorSpec,
-    pub optim: OptimSpec,
-    #[serde(default)]
-    pub schedule: Schedule,
-    /// DAFL prior weights: one-hot, information entropy, activation.
-    #[serde(default)]
-    pub oh: f64,
-    #[serde(default)]
-    pub ie: f64,
-    #[serde(default)]
-    pub a: f64,
-    /// Weight of the adversarial term (DFAD: -L1 between student and teacher).
-    #[serde(default)]
-    pub adv: f64,
-    /// Weight of the JS adversarial term (MB-DFKD, PRE-DFKD: 1 - JS between
-    /// student and teacher at temperature `js_temperature`).
-    #[serde(default)]
-    pub js: f64,
-    #[serde(default = "three")]
-    pub js_temperature: f64,
-    /// Student steps per iteration, each on fresh samples.
-    pub student_steps: usize,
-    /// Whether the generator step comes before the student steps.
-    pub generator_first: bool,
-    /// Whether the first student step learns from the very batch the
-    /// generator step made, with the teacher's logits from that step (DAFL
-    /// trains both from one forward pass).
-    #[serde(default)]
-    pub reuse_batch: bool,
+include!(concat!(env!("OUT_DIR"), "/presets.rs"));
+
+/// One part of a run: its kind and its settings (read by the part).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartConfig {
+    pub kind: String,
+    pub settings: toml::Table,
 }
 
-/// How novel samples are made.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum SynthConfig {
-    /// DAFL (Chen et al. 2019): generator trained on teacher priors.
-    Dafl(GenerativeConfig),
-    /// DFAD (Fang et al. 2019): generator trained adversarially (-L1).
-    Dfad(GenerativeConfig),
-    /// The novel-sample generator of MB-DFKD and PRE-DFKD (Binici et al.
-    /// 2022): spectral-normalised, DAFL priors plus 1 - JS against the student.
-    PreDfkd(GenerativeConfig),
-}
-
-fn three() -> f64 {
-    3.0
-}
-
-impl SynthConfig {
-    pub fn name(&self) -> &'static str {
-        match self {
-            SynthConfig::Dafl(_) => "dafl",
-            SynthConfig::Dfad(_) => "dfad",
-            SynthConfig::PreDfkd(_) => "pre-dfkd",
+impl PartConfig {
+    pub fn of(kind: &str) -> Self {
+        Self {
+            kind: kind.to_string(),
+            settings: toml::Table::new(),
         }
     }
-    pub const NAMES: &'static [&'static str] = &["dafl", "dfad", "pre-dfkd"];
 }
 
-/// What the student sees again from earlier epochs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum ReplayConfig {
-    /// No replay: the student learns from novel samples only.
-    #[default]
-    None,
-    /// MB-DFKD's cyclic buffer of past batches.
-    MemoryBank {
-        /// Batches held.
-        #[serde(default = "bank_capacity")]
-        capacity: usize,
-        /// A batch is pushed at the end of every `every`-th epoch.
-        #[serde(default = "bank_every")]
-        every: usize,
-        /// Part of the novel batch kept per push, and so replayed per step.
-        #[serde(default = "one_eighth")]
-        fraction: f64,
-    },
-    /// Every novel batch kept; each step replays `fraction` of a batch size
-    /// drawn uniformly from all of them.
-    Pool {
-        #[serde(default = "one_eighth")]
-        fraction: f64,
-    },
-    /// PRE-DFKD's memory generator (a VAE) replaying samples it generates.
-    Vae(VaeConfig),
+impl Serialize for PartConfig {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut t = toml::Table::new();
+        t.insert("kind".into(), toml::Value::String(self.kind.clone()));
+        t.extend(self.settings.clone());
+        t.serialize(s)
+    }
 }
 
-/// PRE-DFKD's memory generator; defaults are the official code's.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct VaeConfig {
-    /// Latent dimension of the VAE [default: the novel generator's, as
-    /// officially].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub latent: Option<i64>,
-    /// Memory samples per student step, as a part of the batch size.
-    #[serde(default = "one_eighth")]
-    pub fraction: f64,
-    /// Adam learning rate of encoder and decoder (lr_G / 40 officially).
-    #[serde(default = "vae_lr")]
-    pub lr: f64,
-    /// VAE updates in the first this many student steps of an iteration.
-    #[serde(default = "four")]
-    pub vae_steps: usize,
-    #[serde(default = "kl_weight")]
-    pub kl_weight: f64,
-    /// The teacher's responses the reconstruction must also match (L1 each,
-    /// summed): `logits`, `features` (the penultimate feature, a term the
-    /// official code has commented out) or any tap point of the teacher's
-    /// architecture (`conv1`, `layer2`...) [default: `["logits"]`, as
-    /// officially].
-    #[serde(default = "logits")]
-    pub teacher_layers: Vec<String>,
-    /// Reconstruction in pixels only, without the teacher's responses
-    /// (ablation).
-    #[serde(default)]
-    pub pixel_only: bool,
-    /// Algorithm 2's latent tuning; off draws codes from N(0, I) (ablation).
-    #[serde(default = "yes")]
-    pub latent_tuning: bool,
-    /// Adam learning rate of the one tuning step (lr_G officially).
-    #[serde(default = "tune_lr")]
-    pub tune_lr: f64,
-    /// Weights of the tuning's information-entropy and one-hot terms.
-    #[serde(default = "five")]
-    pub ie: f64,
-    #[serde(default = "one_f")]
-    pub oh: f64,
-}
-
-fn vae_lr() -> f64 {
-    5e-4
-}
-fn logits() -> Vec<String> {
-    vec!["logits".into()]
-}
-fn four() -> usize {
-    4
-}
-fn kl_weight() -> f64 {
-    1e-5
-}
-fn yes() -> bool {
-    true
-}
-fn tune_lr() -> f64 {
-    0.02
-}
-fn five() -> f64 {
-    5.0
-}
-fn one_f() -> f64 {
-    1.0
-}
-
-fn bank_capacity() -> usize {
-    10
-}
-fn bank_every() -> usize {
-    5
-}
-fn one_eighth() -> f64 {
-    0.125
-}
-
-impl ReplayConfig {
-    pub fn name(&self) -> &'static str {
-        match self {
-            ReplayConfig::None => "none",
-            ReplayConfig::MemoryBank { .. } => "memory-bank",
-            ReplayConfig::Pool { .. } => "pool",
-            ReplayConfig::Vae(_) => "vae",
+impl<'de> Deserialize<'de> for PartConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut settings = toml::Table::deserialize(d)?;
+        match settings.remove("kind") {
+            Some(toml::Value::String(kind)) => Ok(Self { kind, settings }),
+            _ => Err(serde::de::Error::custom("a part needs `kind = \"NAME\"`")),
         }
     }
-    pub const NAMES: &'static [&'static str] = &["none", "memory-bank", "pool", "vae"];
 }
 
-/// How one student step uses novel and memory samples.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum UpdateConfig {
-    /// One loss on the concatenation of novel and memory samples.
-    #[default]
-    Joint,
+fn no_replay() -> PartConfig {
+    PartConfig::of("none")
 }
 
-impl UpdateConfig {
-    pub fn name(&self) -> &'static str {
-        match self {
-            UpdateConfig::Joint => "joint",
-        }
-    }
-    pub const NAMES: &'static [&'static str] = &["joint"];
+fn joint() -> PartConfig {
+    PartConfig::of("joint")
+}
+
+fn one() -> usize {
+    1
 }
 
 /// A distillation run.
@@ -242,163 +91,90 @@ pub struct Config {
     pub student_optim: OptimSpec,
     #[serde(default)]
     pub student_schedule: Schedule,
-    pub synth: SynthConfig,
-    #[serde(default)]
-    pub replay: ReplayConfig,
-    #[serde(default)]
-    pub update: UpdateConfig,
+    pub synth: PartConfig,
+    #[serde(default = "no_replay")]
+    pub replay: PartConfig,
+    #[serde(default = "joint")]
+    pub update: PartConfig,
 }
 
-fn one() -> usize {
-    1
+/// The method names of the built-in presets, in order.
+pub fn methods() -> Vec<&'static str> {
+    let mut v: Vec<&str> = PRESETS.iter().map(|(m, _, _)| *m).collect();
+    v.dedup();
+    v
 }
 
-/// The built-in presets: (method, preset, TOML).
-pub const PRESETS: &[(&str, &str, &str)] = &[
-    (
-        "dafl",
-        "mnist",
-        include_str!("../../configs/dafl/mnist.toml"),
-    ),
-    (
-        "dafl",
-        "cifar10",
-        include_str!("../../configs/dafl/cifar10.toml"),
-    ),
-    (
-        "dafl",
-        "cifar100",
-        include_str!("../../configs/dafl/cifar100.toml"),
-    ),
-    (
-        "dafl",
-        "mnist-cpu",
-        include_str!("../../configs/dafl/mnist-cpu.toml"),
-    ),
-    (
-        "dafl",
-        "fashion-mnist-demo",
-        include_str!("../../configs/dafl/fashion-mnist-demo.toml"),
-    ),
-    (
-        "dfad",
-        "mnist",
-        include_str!("../../configs/dfad/mnist.toml"),
-    ),
-    (
-        "dfad",
-        "cifar10",
-        include_str!("../../configs/dfad/cifar10.toml"),
-    ),
-    (
-        "dfad",
-        "cifar100",
-        include_str!("../../configs/dfad/cifar100.toml"),
-    ),
-    (
-        "dfad",
-        "mnist-cpu",
-        include_str!("../../configs/dfad/mnist-cpu.toml"),
-    ),
-    (
-        "dfad",
-        "fashion-mnist-demo",
-        include_str!("../../configs/dfad/fashion-mnist-demo.toml"),
-    ),
-    (
-        "mb-dfkd",
-        "mnist",
-        include_str!("../../configs/mb-dfkd/mnist.toml"),
-    ),
-    (
-        "mb-dfkd",
-        "cifar10",
-        include_str!("../../configs/mb-dfkd/cifar10.toml"),
-    ),
-    (
-        "mb-dfkd",
-        "cifar100",
-        include_str!("../../configs/mb-dfkd/cifar100.toml"),
-    ),
-    (
-        "mb-dfkd",
-        "mnist-cpu",
-        include_str!("../../configs/mb-dfkd/mnist-cpu.toml"),
-    ),
-    (
-        "pre-dfkd",
-        "mnist",
-        include_str!("../../configs/pre-dfkd/mnist.toml"),
-    ),
-    (
-        "pre-dfkd",
-        "cifar10",
-        include_str!("../../configs/pre-dfkd/cifar10.toml"),
-    ),
-    (
-        "pre-dfkd",
-        "cifar100",
-        include_str!("../../configs/pre-dfkd/cifar100.toml"),
-    ),
-    (
-        "pre-dfkd",
-        "mnist-cpu",
-        include_str!("../../configs/pre-dfkd/mnist-cpu.toml"),
-    ),
-    (
-        "pre-dfad",
-        "mnist",
-        include_str!("../../configs/pre-dfad/mnist.toml"),
-    ),
-    (
-        "pre-dfad",
-        "mnist-cpu",
-        include_str!("../../configs/pre-dfad/mnist-cpu.toml"),
-    ),
-];
+fn presets_of(method: &str) -> Vec<&'static str> {
+    PRESETS
+        .iter()
+        .filter(|(m, _, _)| *m == method)
+        .map(|(_, p, _)| *p)
+        .collect()
+}
 
+/// A built-in preset as a TOML table, with what it `extends` merged under
+/// it: a derived preset states only what differs, and a table it states
+/// with a `kind` (a part, a schedule) replaces the parent's whole.
 fn preset_value(method: &str, preset: &str) -> Result<toml::Value> {
     let Some((_, _, text)) = PRESETS
         .iter()
         .find(|(m, p, _)| *m == method && *p == preset)
     else {
-        let methods: Vec<&str> = {
-            let mut v: Vec<&str> = PRESETS.iter().map(|(m, _, _)| *m).collect();
-            v.dedup();
-            v
-        };
-        if !methods.contains(&method) {
-            bail!("unknown method '{method}' (known: {})", methods.join(", "));
+        if !methods().contains(&method) {
+            bail!(
+                "unknown method '{method}' (known: {})",
+                methods().join(", ")
+            );
         }
-        let presets: Vec<&str> = PRESETS
-            .iter()
-            .filter(|(m, _, _)| *m == method)
-            .map(|(_, p, _)| *p)
-            .collect();
         bail!(
             "method '{method}' has no preset '{preset}' (it has: {})",
-            presets.join(", ")
+            presets_of(method).join(", ")
         );
     };
-    toml::from_str(text).with_context(|| format!("built-in preset {method}/{preset}"))
+    let mut v: toml::Value =
+        toml::from_str(text).with_context(|| format!("built-in preset {method}/{preset}"))?;
+    let parent = table(&mut v)?.remove("extends");
+    Ok(match parent {
+        Some(toml::Value::String(parent)) => {
+            let mut base = preset_value(method, &parent)
+                .with_context(|| format!("built-in preset {method}/{preset} extends '{parent}'"))?;
+            merge(&mut base, &v, true);
+            base
+        }
+        Some(_) => bail!("built-in preset {method}/{preset}: `extends` names a preset"),
+        None => v,
+    })
 }
 
-/// The method whose preset supplies part `name` of kind `section`.
-fn owner(section: &str, name: &str) -> Result<&'static str> {
-    Ok(match (section, name) {
-        ("synth", "dafl") => "dafl",
-        ("synth", "dfad") => "dfad",
-        ("synth", "pre-dfkd") => "pre-dfkd",
-        ("replay", "none" | "memory-bank" | "pool" | "vae") | ("update", "joint") => return Ok(""),
-        _ => {
-            let known = match section {
-                "synth" => SynthConfig::NAMES,
-                "replay" => ReplayConfig::NAMES,
-                _ => UpdateConfig::NAMES,
-            };
-            bail!("unknown {section} '{name}' (known: {})", known.join(", "))
-        }
-    })
+/// The summary line of a method: the parts of its first official preset.
+pub fn method_parts(method: &str) -> Option<String> {
+    let preset = presets_of(method).into_iter().next()?;
+    let v = preset_value(method, preset).ok()?;
+    let kind = |s: &str, default: &str| {
+        v.get(s)
+            .and_then(|p| p.get("kind"))
+            .and_then(|k| k.as_str())
+            .unwrap_or(default)
+            .to_string()
+    };
+    Some(format!(
+        "{} x {} x {}",
+        kind("synth", "?"),
+        kind("replay", "none"),
+        kind("update", "joint")
+    ))
+}
+
+/// Typed settings given as flags; they apply last.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub student: Option<String>,
+    pub epochs: Option<usize>,
+    pub iters: Option<usize>,
+    pub batch_size: Option<i64>,
+    pub seed: Option<u64>,
+    pub save_every: Option<usize>,
 }
 
 /// Chooses the parts of a run and tunes its values before it starts.
@@ -411,50 +187,60 @@ pub struct Choice {
     pub update: Option<String>,
     /// A user TOML file's content, merged over the preset.
     pub file: Option<toml::Value>,
-    /// `key.path=value` overrides, applied last.
+    /// `key.path=value` overrides, applied after the file.
     pub sets: Vec<String>,
+    pub overrides: Overrides,
 }
 
 impl Choice {
     pub fn resolve(&self) -> Result<Config> {
         let mut v = preset_value(&self.method, &self.preset)?;
-        for (section, name) in [
-            ("synth", &self.synth),
-            ("replay", &self.replay),
-            ("update", &self.update),
-        ] {
+        let t = table(&mut v)?;
+        t.insert("method".into(), toml::Value::String(self.method.clone()));
+        t.insert("preset".into(), toml::Value::String(self.preset.clone()));
+        if let Some(name) = &self.synth {
+            parts::synthesizer(name)?;
+            // A synthesizer's settings come from its method's preset.
+            let donor = preset_value(name, &self.preset).with_context(|| {
+                format!(
+                    "--synth {name} takes its settings from {name}'s '{}' preset",
+                    self.preset
+                )
+            })?;
+            let part = donor.get("synth").cloned().expect("presets have a synth");
+            table(&mut v)?.insert("synth".into(), part);
+        }
+        for (section, name) in [("replay", &self.replay), ("update", &self.update)] {
             let Some(name) = name else { continue };
-            let from = owner(section, name)?;
-            let part = if from.is_empty() {
-                toml::Value::Table(toml::map::Map::from_iter([(
-                    "kind".to_string(),
-                    toml::Value::String(name.clone()),
-                )]))
-            } else {
-                let donor = preset_value(from, &self.preset).with_context(|| {
-                    format!(
-                        "--{section} {name} takes its settings from {from}'s '{}' preset",
-                        self.preset
-                    )
-                })?;
-                donor
-                    .get(section)
-                    .cloned()
-                    .expect("presets have every section")
-            };
+            match section {
+                "replay" => parts::replay(name).map(|_| ())?,
+                _ => parts::update(name).map(|_| ())?,
+            }
+            let part = toml::Value::Table(toml::map::Map::from_iter([(
+                "kind".to_string(),
+                toml::Value::String(name.clone()),
+            )]));
             table(&mut v)?.insert(section.to_string(), part);
         }
         if let Some(file) = &self.file {
-            merge(&mut v, file);
+            merge(&mut v, file, false);
         }
         for s in &self.sets {
             set(&mut v, s)?;
         }
-        let cfg: Config = v
+        let mut cfg: Config = v
             .try_into()
             .map_err(|e: toml::de::Error| anyhow!("invalid configuration: {}", e.message()))?;
-        cfg.validate()?;
-        Ok(cfg)
+        let o = &self.overrides;
+        if let Some(s) = &o.student {
+            cfg.student = s.clone();
+        }
+        cfg.epochs = o.epochs.unwrap_or(cfg.epochs);
+        cfg.iters = o.iters.unwrap_or(cfg.iters);
+        cfg.batch_size = o.batch_size.unwrap_or(cfg.batch_size);
+        cfg.seed = o.seed.unwrap_or(cfg.seed);
+        cfg.save_every = o.save_every.unwrap_or(cfg.save_every);
+        cfg.normalized()
     }
 }
 
@@ -463,21 +249,22 @@ fn table(v: &mut toml::Value) -> Result<&mut toml::map::Map<String, toml::Value>
         .ok_or_else(|| anyhow!("configuration is not a table"))
 }
 
-/// Merges `over` into `base`, table by table.
-fn merge(base: &mut toml::Value, over: &toml::Value) {
+/// Merges `over` into `base`, table by table. A table of another `kind`
+/// replaces the one it meets wholesale, and so does any table stating a
+/// kind when `restated_kinds_replace`.
+fn merge(base: &mut toml::Value, over: &toml::Value, restated_kinds_replace: bool) {
     match (base, over) {
         (toml::Value::Table(b), toml::Value::Table(o)) => {
             for (k, ov) in o {
                 match b.get_mut(k) {
-                    // A part of another kind replaces the part wholesale.
                     Some(bv)
                         if bv.get("kind").is_some()
-                            && bv.get("kind") != ov.get("kind")
-                            && ov.get("kind").is_some() =>
+                            && ov.get("kind").is_some()
+                            && (restated_kinds_replace || bv.get("kind") != ov.get("kind")) =>
                     {
                         *bv = ov.clone()
                     }
-                    Some(bv) => merge(bv, ov),
+                    Some(bv) => merge(bv, ov, restated_kinds_replace),
                     None => {
                         b.insert(k.clone(), ov.clone());
                     }
@@ -505,7 +292,7 @@ fn set(v: &mut toml::Value, assignment: &str) -> Result<()> {
             .as_table_mut()
             .ok_or_else(|| anyhow!("--set {path}: '{}' is not a section", keys[..i].join(".")))?;
         if i == keys.len() - 1 {
-            // Unknown keys are rejected when the result is deserialised.
+            // Unknown keys are rejected when the result is read.
             t.insert(k.to_string(), value);
             return Ok(());
         }
@@ -517,7 +304,13 @@ fn set(v: &mut toml::Value, assignment: &str) -> Result<()> {
 }
 
 impl Config {
+    /// Checks every setting, including each part's and how the parts pair.
     pub fn validate(&self) -> Result<()> {
+        self.read_parts().map(|_| ())
+    }
+
+    /// The parts this config describes, read and checked.
+    pub fn read_parts(&self) -> Result<parts::Parts> {
         if self.epochs == 0 || self.iters == 0 {
             bail!("epochs and iters must be positive");
         }
@@ -527,33 +320,17 @@ impl Config {
         if self.save_every == 0 {
             bail!("save_every must be positive");
         }
-        let g = self.generative();
-        if g.student_steps == 0 {
-            bail!("synth.student_steps must be positive");
-        }
-        if g.generator.latent < 1 || g.generator.ngf < 1 {
-            bail!("synth.generator.latent and ngf must be positive");
-        }
-        match self.replay {
-            ReplayConfig::MemoryBank {
-                capacity, every, ..
-            } if capacity == 0 || every == 0 => {
-                bail!("replay.capacity and replay.every must be positive")
-            }
-            ReplayConfig::MemoryBank { fraction, .. } | ReplayConfig::Pool { fraction }
-                if !(fraction > 0.0 && fraction <= 1.0) =>
-            {
-                bail!("replay.fraction must be in (0, 1]")
-            }
-            _ => {}
-        }
-        Ok(())
+        parts::Parts::read(self)
     }
 
-    pub fn generative(&self) -> &GenerativeConfig {
-        match &self.synth {
-            SynthConfig::Dafl(g) | SynthConfig::Dfad(g) | SynthConfig::PreDfkd(g) => g,
-        }
+    /// The config with every part's settings stated in full (its defaults
+    /// included), after checking it.
+    pub fn normalized(mut self) -> Result<Self> {
+        let p = self.read_parts()?;
+        self.synth.settings = p.synth.settings.clone();
+        self.replay.settings = p.replay.settings.clone();
+        self.update.settings = p.update.settings.clone();
+        Ok(self)
     }
 
     pub fn to_toml(&self) -> String {
@@ -568,9 +345,34 @@ impl Config {
     pub fn parts(&self) -> String {
         format!(
             "{} x {} x {}",
-            self.synth.name(),
-            self.replay.name(),
-            self.update.name()
+            self.synth.kind, self.replay.kind, self.update.kind
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_preset_resolves_and_states_every_setting() {
+        for (method, preset, _) in PRESETS {
+            let choice = Choice {
+                method: method.to_string(),
+                preset: preset.to_string(),
+                ..Default::default()
+            };
+            let cfg = choice
+                .resolve()
+                .unwrap_or_else(|e| panic!("{method}/{preset}: {e:#}"));
+            assert_eq!(
+                (cfg.method.as_str(), cfg.preset.as_str()),
+                (*method, *preset)
+            );
+            // The resolved form reads back to itself.
+            let again = Config::from_toml(&cfg.to_toml()).unwrap();
+            assert_eq!(again, cfg, "{method}/{preset}");
+            assert_eq!(again.normalized().unwrap(), cfg, "{method}/{preset}");
+        }
     }
 }

@@ -18,27 +18,37 @@
 //! while a generator-based synthesizer is:
 //!
 //! ```
-//! # use dfkd::distill::config::{Choice, SynthConfig};
-//! # use dfkd::distill::synth::{generative::GenerativeSynth, Synthesizer};
+//! # use dfkd::distill::Choice;
+//! # use dfkd::distill::synth::{generative::{GenerativeConfig, GenerativeSynth}, Synthesizer};
 //! fn feed(_: Box<dyn Synthesizer>) {}
 //! let cfg = Choice { method: "dafl".into(), preset: "mnist".into(), ..Default::default() }.resolve().unwrap();
-//! let SynthConfig::Dafl(g) = &cfg.synth else { unreachable!() };
-//! feed(Box::new(GenerativeSynth::new(g, [1, 32, 32], 8)));
+//! let g: GenerativeConfig = toml::Value::Table(cfg.synth.settings).try_into().unwrap();
+//! feed(Box::new(GenerativeSynth::new(&g, [1, 32, 32], 8)));
 //! ```
 
-use super::config::{Config, ReplayConfig, SynthConfig, UpdateConfig};
-use super::replay::{bank::MemoryBank, pool::Pool, vae::VaeReplay, NoReplay, Replay};
-use super::synth::generative::GenerativeSynth;
-use super::synth::{Batch, Models, Synthesizer};
-use super::update::{joint::Joint, StudentUpdate};
-use super::Losses;
+use super::config::Config;
+use super::parts::{Assembly, Parts};
+use super::replay::Replay;
+use super::synth::Synthesizer;
+use super::update::StudentUpdate;
+use super::{Batch, Losses, Models};
+use crate::data::Normalization;
 use crate::nn::{zoo, Model};
 use crate::optim::Optimizer;
 use crate::seed;
 use crate::state;
 use anyhow::{Context, Result};
 use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 use tch::Tensor;
+
+/// The teacher of a run: the frozen classifier, the normalisation of its
+/// inputs, and where it came from (for messages).
+pub struct Teacher {
+    pub model: Model,
+    pub norm: Normalization,
+    pub source: String,
+}
 
 /// What one epoch of distillation produced.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -54,12 +64,17 @@ pub struct EpochRecord {
     pub wall_clock: f64,
     /// Bytes held by the replay at the end of the epoch.
     pub replay_bytes: u64,
+    /// Bytes the synthesizer keeps (model inversion's image pool, CMI's
+    /// feature bank) at the end of the epoch.
+    #[serde(default)]
+    pub kept_bytes: u64,
     pub lr_student: f64,
 }
 
 pub struct Engine {
     pub cfg: Config,
     pub teacher: Model,
+    pub norm: Normalization,
     pub student: Model,
     student_opt: Optimizer,
     synth: Box<dyn Synthesizer>,
@@ -73,47 +88,40 @@ pub struct Engine {
 
 impl Engine {
     /// Assembles a run: freezes the teacher, and draws the student's and the
-    /// parts' initial weights from the config's seed.
-    pub fn new(cfg: Config, teacher: Model) -> Result<Self> {
+    /// parts' initial weights from the config's seed. Kept samples go to
+    /// `samples` (a run directory's `samples/`).
+    pub fn new(cfg: Config, teacher: Teacher, samples: &Path) -> Result<Self> {
+        let parts = Parts::read(&cfg)?;
+        let Teacher {
+            model: teacher,
+            norm,
+            source,
+        } = teacher;
         teacher.freeze();
+        parts.check_teacher(&cfg, &teacher, &source)?;
         let shape = teacher.spec.input_shape;
         seed::seed_init(cfg.seed);
         let student = zoo::build(&cfg.student, teacher.spec.num_classes, shape)
             .with_context(|| format!("student {}", cfg.student))?;
         let student_opt = cfg.student_optim.build(student.parameters());
-        let synth: Box<dyn Synthesizer> = match &cfg.synth {
-            SynthConfig::Dafl(g) | SynthConfig::Dfad(g) | SynthConfig::PreDfkd(g) => {
-                Box::new(GenerativeSynth::new(g, shape, cfg.batch_size))
-            }
+        let assembly = Assembly {
+            teacher: &teacher,
+            norm: &norm,
+            batch_size: cfg.batch_size,
+            samples,
+            latent: parts.synth.traits.latent,
         };
-        let replay: Box<dyn Replay> = match &cfg.replay {
-            ReplayConfig::None => Box::new(NoReplay),
-            ReplayConfig::MemoryBank {
-                capacity,
-                every,
-                fraction,
-            } => Box::new(MemoryBank::new(
-                *capacity,
-                *every,
-                replayed(*fraction, cfg.batch_size),
-            )),
-            ReplayConfig::Pool { fraction } => {
-                Box::new(Pool::new(replayed(*fraction, cfg.batch_size)))
-            }
-            ReplayConfig::Vae(v) => Box::new(VaeReplay::new(
-                v,
-                &teacher,
-                cfg.batch_size,
-                replayed(v.fraction, cfg.batch_size),
-                cfg.generative().generator.latent,
-            )?),
-        };
-        let update: Box<dyn StudentUpdate> = match &cfg.update {
-            UpdateConfig::Joint => Box::new(Joint),
-        };
+        let synth = parts
+            .build_synth(&assembly)
+            .with_context(|| format!("synth ({})", cfg.synth.kind))?;
+        let replay = parts
+            .build_replay(&assembly)
+            .with_context(|| format!("replay ({})", cfg.replay.kind))?;
+        let update = parts.build_update()?;
         Ok(Self {
             cfg,
             teacher,
+            norm,
             student,
             student_opt,
             synth,
@@ -132,12 +140,13 @@ impl Engine {
     ) -> Result<(Losses, f64)> {
         let epoch = self.epochs_done;
         seed::seed_epoch(self.cfg.seed, epoch);
+        let epochs = self.cfg.epochs;
         let lr = self
             .cfg
             .student_schedule
-            .lr(self.cfg.student_optim.lr(), epoch);
+            .lr(self.cfg.student_optim.lr(), epoch, epochs);
         self.student_opt.lr = lr;
-        self.synth.begin_epoch(epoch);
+        self.synth.begin_epoch(epoch, epochs);
         let mut losses = Losses::default();
         for i in 0..self.cfg.iters {
             self.iteration(&mut losses)?;
@@ -154,16 +163,16 @@ impl Engine {
             student: &self.student,
         };
         let plan = self.synth.plan();
-        let mut reused = None;
-        if plan.generator_first {
-            reused = self.synth.train_step(&models, log)?;
+        let mut next: Option<Batch> = None;
+        if plan.synthesize_first {
+            next = self.synth.synthesize(&models, log)?;
         }
         for step in 0..plan.student_steps {
-            let novel = match reused.take() {
+            let novel = match next.take() {
                 Some(b) => b,
-                None => Batch::new(self.synth.sample(self.cfg.batch_size)),
+                None => self.synth.sample(self.cfg.batch_size)?,
             };
-            let memory = self.replay.sample(&models, log);
+            let memory = self.replay.sample(&models, log)?;
             self.update.step(
                 &models,
                 &mut self.student_opt,
@@ -171,18 +180,22 @@ impl Engine {
                 &novel,
                 memory.as_ref(),
                 log,
-            );
-            self.replay.observe(&models, &novel.x, step, log);
+            )?;
+            self.replay.observe(&models, &novel.x, step, log)?;
             self.last_novel = Some(novel.x.narrow(0, 0, novel.x.size()[0].min(64)));
         }
-        if !plan.generator_first {
-            self.synth.train_step(&models, log)?;
+        if !plan.synthesize_first {
+            self.synth.synthesize(&models, log)?;
         }
         Ok(())
     }
 
     pub fn replay_bytes(&self) -> u64 {
         self.replay.bytes()
+    }
+
+    pub fn kept_bytes(&self) -> u64 {
+        self.synth.kept_bytes()
     }
 
     pub fn last_samples(&self) -> Option<&Tensor> {
@@ -210,9 +223,4 @@ impl Engine {
         self.epochs_done = epochs_done;
         Ok(())
     }
-}
-
-/// Memory samples per student step: `fraction` of the novel batch, at least one.
-fn replayed(fraction: f64, batch_size: i64) -> i64 {
-    ((fraction * batch_size as f64).round() as i64).max(1)
 }

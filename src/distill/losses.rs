@@ -79,3 +79,129 @@ pub fn js_agreement(student_logits: &Tensor, teacher_logits: &Tensor, temperatur
     let js = (kl_to_m(&p) + kl_to_m(&q)) * 0.5;
     js.clamp(0.0, 1.0).neg() + 1.0
 }
+
+/// Adaptive DeepInversion's competition term as NVlabs' code writes it:
+/// [`js_agreement`]'s clamps, but each KL summed over classes and averaged
+/// over the batch (`nn.KLDivLoss(reduction='batchmean')`). Minimised by the
+/// inputs, it drives them to where student and teacher disagree. (The
+/// zju-vipa library's `-jsdiv` is the same up to the constant 1 and the
+/// clamp, which a batch-mean JS of clamped distributions does not reach.)
+pub fn js_competition(
+    student_logits: &Tensor,
+    teacher_logits: &Tensor,
+    temperature: f64,
+) -> Tensor {
+    let b = student_logits.size()[0] as f64;
+    let p = (student_logits / temperature).softmax(1, Kind::Float);
+    let q = (teacher_logits / temperature).softmax(1, Kind::Float);
+    let m = ((&p + &q) * 0.5).clamp(0.01, 0.99);
+    let kl_to_m = |x: &Tensor| x.clamp(0.01, 0.99).log().kl_div(&m, Reduction::Sum, false) / b;
+    let js = (kl_to_m(&p) + kl_to_m(&q)) * 0.5;
+    js.clamp(0.0, 1.0).neg() + 1.0
+}
+
+/// DeepInversion's feature-distribution regulariser R_feature: over the
+/// teacher's BatchNorm layers, `||mu - running_mean||_2 + ||var -
+/// running_var||_2` of each layer's input (batch mean, biased variance; L2
+/// norms, not squared), the first layer's term weighted `first_multiplier`
+/// (NVlabs' ImageNet `first_bn_multiplier`; 1 weighs every layer equally).
+pub fn bn_feature(stats: &[crate::nn::BnStat], first_multiplier: f64) -> Tensor {
+    stats
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let r = (&s.var - &s.running_var).norm() + (&s.mean - &s.running_mean).norm();
+            if i == 0 {
+                r * first_multiplier
+            } else {
+                r
+            }
+        })
+        .reduce(|a, b| a + b)
+        .expect("at least one BatchNorm layer")
+}
+
+/// Differences of every pixel with its right, lower, lower-left and
+/// lower-right neighbours (NVlabs' `get_image_prior_losses`).
+fn neighbour_differences(x: &Tensor) -> [Tensor; 4] {
+    let (h, w) = (x.size()[2], x.size()[3]);
+    let at = |y0: i64, y1: i64, x0: i64, x1: i64| x.narrow(2, y0, y1 - y0).narrow(3, x0, x1 - x0);
+    [
+        at(0, h, 0, w - 1) - at(0, h, 1, w),
+        at(0, h - 1, 0, w) - at(1, h, 0, w),
+        at(1, h, 0, w - 1) - at(0, h - 1, 1, w),
+        at(0, h - 1, 0, w - 1) - at(1, h, 1, w),
+    ]
+}
+
+/// Total variation, L1 variant: the sum over the four neighbour directions
+/// of the mean absolute difference (NVlabs' `loss_var_l1`, the zju-vipa
+/// library's TV term).
+pub fn tv_l1(x: &Tensor) -> Tensor {
+    let [a, b, c, d] = neighbour_differences(x);
+    [a, b, c, d]
+        .iter()
+        .map(|t| t.abs().mean(Kind::Float))
+        .reduce(|a, b| a + b)
+        .expect("four directions")
+}
+
+/// Total variation, L2 variant: the sum over the four neighbour directions
+/// of the Frobenius norm of the differences (NVlabs' `loss_var_l2`).
+pub fn tv_l2(x: &Tensor) -> Tensor {
+    let [a, b, c, d] = neighbour_differences(x);
+    [a, b, c, d]
+        .iter()
+        .map(Tensor::norm)
+        .reduce(|a, b| a + b)
+        .expect("four directions")
+}
+
+/// The l2 image prior: the Frobenius norm of the whole batch
+/// (`torch.norm(inputs, 2)`, NVlabs' CIFAR script).
+pub fn l2_prior(x: &Tensor) -> Tensor {
+    x.norm()
+}
+
+/// CMI's adversarial term: minus the per-sample KL(teacher || student),
+/// counted only where student and teacher predict the same class, averaged
+/// over the batch (`-(kldiv(s, t, reduction='none').sum(1) * mask).mean()`).
+/// Gradients reach both sets of logits, as in the official code.
+pub fn masked_adversarial_kl(student_logits: &Tensor, teacher_logits: &Tensor) -> Tensor {
+    let log_s = student_logits.log_softmax(1, Kind::Float);
+    let t = teacher_logits.softmax(1, Kind::Float);
+    let per_sample = log_s.kl_div(&t, Reduction::None, false).sum_dim_intlist(
+        [1i64].as_slice(),
+        false,
+        Kind::Float,
+    );
+    let agree = student_logits
+        .argmax(1, false)
+        .eq_tensor(&teacher_logits.argmax(1, false))
+        .to_kind(Kind::Float);
+    -(per_sample * agree).mean(Kind::Float)
+}
+
+/// CMI's contrastive term: each local view's projection should pick its own
+/// global view's (detached) among all, at temperature `temperature`. Rows
+/// are the current batch (`current` of them) then the feature bank's; the
+/// cross-entropies of the two parts are averaged separately and summed when
+/// the bank holds anything, as the official code does to keep the current
+/// batch's gradient from being diluted.
+pub fn contrastive(local: &Tensor, global: &Tensor, temperature: f64, current: i64) -> Tensor {
+    let logits = local.mm(&global.detach().tr()) / temperature;
+    let n = logits.size()[0];
+    let labels = Tensor::arange(n, (Kind::Int64, logits.device()));
+    let per_row = logits.log_softmax(1, Kind::Float).g_nll_loss::<Tensor>(
+        &labels,
+        None,
+        Reduction::None,
+        -100,
+    );
+    if n > current {
+        per_row.narrow(0, 0, current).mean(Kind::Float)
+            + per_row.narrow(0, current, n - current).mean(Kind::Float)
+    } else {
+        per_row.mean(Kind::Float)
+    }
+}

@@ -3,19 +3,46 @@
 
 pub mod config;
 pub mod engine;
+pub mod kept;
 pub mod losses;
+pub mod parts;
 pub mod replay;
 pub mod run_dir;
 pub mod runner;
 pub mod schedule;
 pub mod synth;
 pub mod update;
+pub mod views;
 
 pub use config::{Choice, Config};
 pub use engine::{Engine, EpochRecord};
 
+use crate::nn::Model;
 use std::collections::BTreeMap;
 use tch::Tensor;
+
+/// The two networks a distillation step may consult.
+pub struct Models<'a> {
+    /// Frozen, in evaluation mode.
+    pub teacher: &'a Model,
+    pub student: &'a Model,
+}
+
+/// Samples for one student step, with the teacher's logits when they were
+/// already computed for exactly these samples.
+pub struct Batch {
+    pub x: Tensor,
+    pub teacher_logits: Option<Tensor>,
+}
+
+impl Batch {
+    pub fn new(x: Tensor) -> Self {
+        Self {
+            x,
+            teacher_logits: None,
+        }
+    }
+}
 
 /// Running sums of named scalar losses, averaged per epoch.
 #[derive(Debug, Default, Clone)]
@@ -32,14 +59,6 @@ impl Losses {
         let e = self.sums.entry(name).or_insert((0.0, 0));
         e.0 += value;
         e.1 += 1;
-    }
-
-    pub fn merge(&mut self, other: &Losses) {
-        for (k, (s, n)) in &other.sums {
-            let e = self.sums.entry(k).or_insert((0.0, 0));
-            e.0 += s;
-            e.1 += n;
-        }
     }
 
     /// Mean of each loss over the values added.

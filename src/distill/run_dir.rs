@@ -10,6 +10,7 @@
 //! RUN/student.safetensors         the latest student
 //! RUN/checkpoints/student-epoch-NNNN.safetensors
 //! RUN/accuracy.png, losses.png, samples.png
+//! RUN/samples/                    kept samples, as shards (see kept.rs)
 //! ```
 //!
 //! Every file is written atomically. The state file is written last in an
@@ -36,6 +37,16 @@ pub struct RunInfo {
     /// The `--val KIND:PATH` accuracy is reported on; a resume keeps it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub val: Option<String>,
+    /// How the teacher file is read, when the file does not say it itself
+    /// (a PyTorch state dict): a resume needs no flags.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teacher_arch: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teacher_input: Option<[i64; 3]>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teacher_mean: Option<Vec<f64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teacher_std: Option<Vec<f64>>,
 }
 
 /// The run at a glance.
@@ -58,6 +69,9 @@ pub struct Summary {
     pub mean_accuracy: Option<f64>,
     pub var_accuracy: Option<f64>,
     pub replay_bytes_max: u64,
+    /// The most the synthesizer kept (model inversion's image pool).
+    #[serde(default)]
+    pub kept_bytes_max: u64,
     pub student_parameters: i64,
 }
 
@@ -69,13 +83,19 @@ pub struct SavedState {
     pub wall_clock: f64,
 }
 
+/// FNV-1a 64 of `bytes`, in hex.
 pub fn digest(bytes: &[u8]) -> String {
+    format!("{:016x}", fnv1a(bytes))
+}
+
+/// FNV-1a 64 of `bytes`.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in bytes {
         h ^= *b as u64;
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
-    format!("{h:016x}")
+    h
 }
 
 pub struct RunDir {
@@ -248,5 +268,10 @@ impl RunDir {
 
     pub fn picture(&self, name: &str) -> PathBuf {
         self.file(name)
+    }
+
+    /// Where the run keeps its samples.
+    pub fn samples(&self) -> PathBuf {
+        self.file("samples")
     }
 }

@@ -1,22 +1,298 @@
-//! Drives a run: epochs of the engine, the evaluation hook, and after each
-//! epoch the checkpoints, metrics, pictures, summary and resume state.
+//! Runs a distillation from start to end: loads the teacher, resolves the
+//! settings or reads those of the run being resumed, checks the held-out
+//! data, then drives the engine epoch by epoch with the evaluation hook and,
+//! after each epoch, the checkpoints, metrics, pictures, summary and resume
+//! state. The command line is a thin layer over [`distill`].
 
-use super::engine::{Engine, EpochRecord};
-use super::run_dir::{RunDir, Summary};
+use super::config::{Choice, Config};
+use super::engine::{Engine, EpochRecord, Teacher};
+use super::run_dir::{digest, RunDir, RunInfo, Summary};
 use super::Losses;
-use crate::checkpoint::ModelMeta;
-use crate::eval::{robust_summary, Evaluator};
+use crate::checkpoint::{self, ModelMeta};
+use crate::data::{DataSpec, Dataset, Normalization, Split};
+use crate::eval::{robust_summary, Evaluator, HeldOut};
 use crate::report::{grid, plot};
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// Watches a run (the CLI draws its progress bar with this).
+/// A teacher checkpoint, with what the file may not say about itself (a
+/// PyTorch state dict has no architecture or normalisation).
+#[derive(Debug, Clone, Default)]
+pub struct TeacherFile {
+    pub path: PathBuf,
+    pub arch: Option<String>,
+    pub input: Option<[i64; 3]>,
+    pub norm: Option<Normalization>,
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub enum Start {
+    /// A new run in `out` [default: runs/METHOD-PRESET-sSEED]; an empty
+    /// `choice.preset` means the teacher's dataset.
+    New {
+        teacher: TeacherFile,
+        choice: Box<Choice>,
+        out: Option<PathBuf>,
+    },
+    /// The run in `dir`, continued where it stopped; `epochs` may extend it,
+    /// `teacher` finds a teacher file that moved.
+    Resume {
+        dir: PathBuf,
+        teacher: Option<PathBuf>,
+        epochs: Option<usize>,
+        save_every: Option<usize>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub start: Start,
+    /// Real data to report accuracy on after each epoch (its test split);
+    /// never used for training. A resume keeps the run's unless given.
+    pub val: Option<DataSpec>,
+}
+
+/// What a run is about to do, once everything is checked.
+pub struct Started<'a> {
+    pub resumed: bool,
+    pub cfg: &'a Config,
+    pub teacher: &'a Path,
+    pub dir: &'a Path,
+    pub teacher_accuracy: Option<f64>,
+    pub epochs_done: usize,
+}
+
+/// Watches a run (the CLI prints its banner and draws its progress bar).
 pub trait Observer {
+    fn started(&mut self, _run: &Started) {}
     fn iteration(&mut self, _epoch: usize, _iteration: usize, _losses: &Losses) {}
     fn epoch(&mut self, _record: &EpochRecord) {}
 }
 
 impl Observer for () {}
+
+/// A finished run.
+pub struct Outcome {
+    pub dir: PathBuf,
+    pub records: Vec<EpochRecord>,
+    pub summary: Summary,
+}
+
+/// A loaded teacher and what its file says.
+struct Loaded {
+    teacher: Teacher,
+    dataset: Option<String>,
+}
+
+fn load_teacher(t: &TeacherFile) -> Result<Loaded> {
+    let (model, meta) =
+        checkpoint::load_model(&t.path, t.arch.as_deref(), t.input.unwrap_or([3, 32, 32]))?;
+    let norm = match (&t.norm, &meta) {
+        (Some(n), _) => n.clone(),
+        (None, Some(meta)) => meta.normalization.clone(),
+        (None, None) => bail!(
+            "{}: no dfkd metadata gives the teacher's input normalisation; pass --teacher-mean and --teacher-std",
+            t.path.display()
+        ),
+    };
+    norm.check_channels(model.spec.input_shape[0])?;
+    Ok(Loaded {
+        teacher: Teacher {
+            model,
+            norm,
+            source: t.path.display().to_string(),
+        },
+        dataset: meta.and_then(|m| m.dataset),
+    })
+}
+
+/// The settings a new run of `teacher` would resolve to.
+pub fn resolve(teacher: &TeacherFile, choice: &Choice) -> Result<Config> {
+    let loaded = load_teacher(teacher)?;
+    with_preset(choice, &loaded)?.resolve()
+}
+
+fn with_preset(choice: &Choice, t: &Loaded) -> Result<Choice> {
+    let mut c = choice.clone();
+    if c.preset.is_empty() {
+        let Some(d) = &t.dataset else {
+            bail!("--preset is required: the teacher's metadata names no dataset");
+        };
+        c.preset = d.clone();
+    }
+    Ok(c)
+}
+
+fn file_digest(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
+    Ok(digest(&bytes))
+}
+
+/// Where a run goes: the directory it resumes, or a new one to create.
+enum Target {
+    Resume(RunDir),
+    New(PathBuf),
+}
+
+/// Runs a distillation to its last epoch.
+pub fn distill(opts: &Options, observer: &mut dyn Observer) -> Result<Outcome> {
+    // Kept in run.json with an absolute path, so a resume from anywhere finds it.
+    let given_val = opts.val.clone().map(|v| DataSpec {
+        path: std::fs::canonicalize(&v.path).unwrap_or(v.path),
+        ..v
+    });
+    let (target, cfg, loaded, info, val) = match &opts.start {
+        Start::Resume {
+            dir,
+            teacher,
+            epochs,
+            save_every,
+        } => {
+            let dir = RunDir::open(dir)?;
+            let mut cfg = dir.read_config()?;
+            cfg.epochs = epochs.unwrap_or(cfg.epochs);
+            cfg.save_every = save_every.unwrap_or(cfg.save_every);
+            cfg.validate()?;
+            let info = dir.read_info()?;
+            let path = teacher.clone().unwrap_or(info.teacher.clone());
+            if file_digest(&path)? != info.teacher_digest {
+                bail!(
+                    "{}: not the teacher this run started with (its content differs)",
+                    path.display()
+                );
+            }
+            let loaded = load_teacher(&TeacherFile {
+                path,
+                arch: info.teacher_arch.clone(),
+                input: info.teacher_input,
+                norm: info
+                    .teacher_mean
+                    .clone()
+                    .zip(info.teacher_std.clone())
+                    .map(|(m, s)| Normalization::new(m, s)),
+            })?;
+            // The run keeps reporting accuracy on its data unless told otherwise.
+            let val = match (given_val, &info.val) {
+                (Some(v), _) => Some(v),
+                (None, Some(v)) => Some(v.parse().with_context(|| {
+                    format!("{}: the run's --val", dir.path.join("run.json").display())
+                })?),
+                (None, None) => None,
+            };
+            let info = RunInfo {
+                val: val.as_ref().map(|v| v.to_string()),
+                ..info
+            };
+            (Target::Resume(dir), cfg, loaded, info, val)
+        }
+        Start::New {
+            teacher,
+            choice,
+            out,
+        } => {
+            let loaded = load_teacher(teacher)?;
+            let cfg = with_preset(choice, &loaded)?.resolve()?;
+            let out = out.clone().unwrap_or_else(|| {
+                PathBuf::from(format!("runs/{}-{}-s{}", cfg.method, cfg.preset, cfg.seed))
+            });
+            let norm = teacher.norm.as_ref();
+            let info = RunInfo {
+                teacher: std::fs::canonicalize(&teacher.path).unwrap_or(teacher.path.clone()),
+                teacher_digest: file_digest(&teacher.path)?,
+                dfkd_version: env!("CARGO_PKG_VERSION").to_string(),
+                val: given_val.as_ref().map(|v| v.to_string()),
+                teacher_arch: teacher.arch.clone(),
+                teacher_input: teacher.input,
+                teacher_mean: norm.map(|n| n.mean.clone()),
+                teacher_std: norm.map(|n| n.std.clone()),
+            };
+            (Target::New(out), cfg, loaded, info, given_val)
+        }
+    };
+    let dataset = loaded.dataset.clone();
+    let teacher_path = info.teacher.clone();
+    let norm = loaded.teacher.norm.clone();
+    let samples = match &target {
+        Target::Resume(dir) => dir.samples(),
+        Target::New(out) => out.join("samples"),
+    };
+    // Built, and the held-out data checked, before the run directory is
+    // written, so that settings the teacher cannot serve (a student or a
+    // teacher layer that does not exist, data of another shape) leave
+    // nothing behind: no new directory, no change to a resumed one.
+    let mut engine = Engine::new(cfg, loaded.teacher, &samples)?;
+    let mut held_out = match &val {
+        Some(spec) => Some(held_out(spec, &engine, &norm)?),
+        None => None,
+    };
+    let resumed = matches!(target, Target::Resume(..));
+    let dir = match target {
+        Target::Resume(dir) => dir,
+        Target::New(out) => RunDir::create(&out)?,
+    };
+    dir.write_config(&engine.cfg)?;
+    dir.write_info(&info)?;
+    let teacher_accuracy = held_out.as_mut().map(|h| h.accuracy(&engine.teacher));
+    let student_meta = ModelMeta {
+        arch: engine.cfg.student.clone(),
+        num_classes: engine.teacher.spec.num_classes,
+        input_shape: engine.teacher.spec.input_shape,
+        normalization: norm,
+        dataset,
+    };
+    let wall_clock = restore(&mut engine, &dir)?;
+    observer.started(&Started {
+        resumed,
+        cfg: &engine.cfg,
+        teacher: &teacher_path,
+        dir: &dir.path,
+        teacher_accuracy,
+        epochs_done: engine.epochs_done,
+    });
+    let records = run(
+        &mut engine,
+        &dir,
+        RunContext {
+            student_meta,
+            evaluator: held_out.as_mut().map(|h| h as &mut dyn Evaluator),
+            teacher_accuracy,
+            observer,
+            wall_clock,
+        },
+    )?;
+    let summary = dir.read_summary()?;
+    Ok(Outcome {
+        dir: dir.path,
+        records,
+        summary,
+    })
+}
+
+/// The test split of `spec`, checked against the teacher.
+fn held_out(spec: &DataSpec, engine: &Engine, norm: &Normalization) -> Result<HeldOut> {
+    let data = Dataset::load(spec, Split::Test)?;
+    let t = &engine.teacher.spec;
+    if data.kind.num_classes() != t.num_classes {
+        bail!(
+            "--val {spec}: {} classes, but the teacher predicts {}",
+            data.kind.num_classes(),
+            t.num_classes
+        );
+    }
+    if data.kind.input_shape()[0] != t.input_shape[0] {
+        bail!(
+            "--val {spec}: images have {} channels, the teacher takes {}",
+            data.kind.input_shape()[0],
+            t.input_shape[0]
+        );
+    }
+    Ok(HeldOut {
+        data,
+        norm: norm.clone(),
+    })
+}
 
 /// What a run needs besides its engine and directory.
 pub struct RunContext<'a> {
@@ -66,6 +342,7 @@ pub fn run(engine: &mut Engine, dir: &RunDir, mut ctx: RunContext) -> Result<Vec
             seconds,
             wall_clock: wall,
             replay_bytes: engine.replay_bytes(),
+            kept_bytes: engine.kept_bytes(),
             lr_student: lr,
         };
         let last = epoch == engine.cfg.epochs;
@@ -143,7 +420,7 @@ fn summarize(
     engine: &Engine,
     records: &[EpochRecord],
     teacher_accuracy: Option<f64>,
-    teacher: &std::path::Path,
+    teacher: &Path,
 ) -> Summary {
     let acc: Vec<f64> = records.iter().filter_map(|r| r.val_accuracy).collect();
     let robust = robust_summary(std::slice::from_ref(&acc));
@@ -172,6 +449,7 @@ fn summarize(
         mean_accuracy: robust.map(|r| r.mu),
         var_accuracy: robust.map(|r| r.var),
         replay_bytes_max: records.iter().map(|r| r.replay_bytes).max().unwrap_or(0),
+        kept_bytes_max: records.iter().map(|r| r.kept_bytes).max().unwrap_or(0),
         student_parameters: engine.student.store.parameter_count(),
     }
 }

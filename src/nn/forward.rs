@@ -16,6 +16,9 @@ pub struct Taps {
     pub features: bool,
     /// Batch mean and biased variance of the input of every BatchNorm.
     pub bn_stats: bool,
+    /// Per-instance channel means of the input of every BatchNorm (CMI's
+    /// features).
+    pub bn_means: bool,
     /// Outputs of these named layers (see each architecture's tap points).
     pub layers: Vec<String>,
 }
@@ -33,6 +36,12 @@ impl Taps {
     pub fn bn_stats() -> Self {
         Self {
             bn_stats: true,
+            ..Self::default()
+        }
+    }
+    pub fn bn_means() -> Self {
+        Self {
+            bn_means: true,
             ..Self::default()
         }
     }
@@ -59,6 +68,8 @@ pub struct Output {
     pub logits: Tensor,
     pub features: Option<Tensor>,
     pub bn_stats: Vec<BnStat>,
+    /// Per-instance channel means (B x C) of each BatchNorm's input, in order.
+    pub bn_means: Vec<Tensor>,
     /// Requested layer outputs, in the order the forward pass met them.
     pub layers: Vec<(String, Tensor)>,
 }
@@ -76,6 +87,7 @@ pub struct Ctx<'a> {
     taps: &'a Taps,
     features: Option<Tensor>,
     bn_stats: Vec<BnStat>,
+    bn_means: Vec<Tensor>,
     layers: Vec<(String, Tensor)>,
 }
 
@@ -87,6 +99,7 @@ impl<'a> Ctx<'a> {
             taps,
             features: None,
             bn_stats: Vec::new(),
+            bn_means: Vec::new(),
             layers: Vec::new(),
         }
     }
@@ -103,6 +116,14 @@ impl<'a> Ctx<'a> {
 
     pub fn record_bn(&mut self, stat: BnStat) {
         self.bn_stats.push(stat);
+    }
+
+    pub fn wants_bn_means(&self) -> bool {
+        self.taps.bn_means
+    }
+
+    pub fn record_bn_mean(&mut self, means: Tensor) {
+        self.bn_means.push(means);
     }
 
     /// Records the penultimate feature when asked for.
@@ -124,6 +145,7 @@ impl<'a> Ctx<'a> {
             logits,
             features: self.features,
             bn_stats: self.bn_stats,
+            bn_means: self.bn_means,
             layers: self.layers,
         }
     }

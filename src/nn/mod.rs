@@ -4,6 +4,7 @@
 //! record taps on request, and can run with substituted parameter tensors
 //! ([`Model::forward_with`]) for the meta update.
 
+pub mod cmi_generator;
 pub mod encoder;
 pub mod forward;
 pub mod generator;

@@ -58,6 +58,18 @@ impl Model {
         self.store.parameters()
     }
 
+    /// Number of BatchNorm layers, counted by one forward pass in
+    /// evaluation mode (the BN methods need at least one).
+    pub fn batchnorm_layers(&self) -> usize {
+        let [c, h, w] = self.spec.input_shape;
+        let x = Tensor::zeros([1, c, h, w], tch::kind::FLOAT_CPU);
+        tch::no_grad(|| {
+            self.forward_taps(&x, false, &Taps::bn_stats())
+                .bn_stats
+                .len()
+        })
+    }
+
     /// Freezes the weights: no gradient reaches them, while gradients still
     /// flow through the network to its input.
     pub fn freeze(&self) {

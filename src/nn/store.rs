@@ -6,7 +6,7 @@
 //! checkpoint written from the store loads into PyTorch unchanged.
 
 use std::collections::HashMap;
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 /// Whether an entry is trained (a parameter) or only carried (a buffer such
 /// as BatchNorm's running statistics).
@@ -103,16 +103,6 @@ impl Store {
         self.entries.iter().map(|e| tensor_bytes(&e.tensor)).sum()
     }
 
-    /// Copies `src` into every entry, in place, without recording gradients.
-    pub fn copy_from(&self, src: &Store) {
-        tch::no_grad(|| {
-            for (dst, src) in self.entries.iter().zip(src.entries.iter()) {
-                debug_assert_eq!(dst.name, src.name);
-                dst.tensor.shallow_clone().copy_(&src.tensor);
-            }
-        });
-    }
-
     /// Sets every parameter's `requires_grad` (a frozen teacher passes false:
     /// gradients still flow to its input, never to its weights).
     pub fn set_trainable(&self, trainable: bool) {
@@ -120,28 +110,14 @@ impl Store {
             let _ = e.tensor.set_requires_grad(trainable);
         }
     }
-
-    /// A hash-friendly fingerprint: every entry's bytes, in order. Two stores
-    /// with equal fingerprints hold bit-identical tensors.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        for e in &self.entries {
-            let t = e.tensor.detach().to_kind(Kind::Float).contiguous();
-            let v = Vec::<f32>::try_from(t.view(-1)).expect("float tensor");
-            for x in v {
-                out.extend_from_slice(&x.to_le_bytes());
-            }
-        }
-        out
-    }
 }
 
-/// Joins a module path and a child name the way PyTorch does (`a.b`).
 /// Bytes of a tensor's elements.
 pub fn tensor_bytes(t: &Tensor) -> u64 {
     (t.numel() * t.kind().elt_size_in_bytes()) as u64
 }
 
+/// Joins a module path and a child name the way PyTorch does (`a.b`).
 pub fn join(prefix: &str, name: &str) -> String {
     if prefix.is_empty() {
         name.to_string()

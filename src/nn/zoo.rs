@@ -7,7 +7,6 @@ use super::resnet_cifar::ResNetCifar;
 use super::store::Store;
 use super::wrn::WideResNet;
 use anyhow::{bail, Result};
-use tch::Tensor;
 
 /// One architecture of the zoo.
 pub struct Arch {
@@ -224,11 +223,5 @@ impl Model {
             }
         }
         Ok(())
-    }
-
-    /// A batch of zeros shaped like this model's input.
-    pub fn dummy_input(&self, batch: i64) -> Tensor {
-        let [c, h, w] = self.spec.input_shape;
-        Tensor::zeros([batch, c, h, w], tch::kind::FLOAT_CPU)
     }
 }

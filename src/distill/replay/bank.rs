@@ -4,13 +4,53 @@
 //! chosen at random, concatenated with the novel one (as the re-implementation
 //! in gaurav104/LRA, `predfkd_memory.py`, does).
 
-use super::{load_numbered, numbered, Replay};
-use crate::distill::synth::Models;
-use crate::distill::Losses;
+use super::{check_fraction, load_numbered, numbered, replayed, Replay};
+use crate::distill::parts::{Assembly, ReplaySpec};
+use crate::distill::{Losses, Models};
 use crate::nn::store::tensor_bytes;
 use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use tch::{Kind, Tensor};
+
+/// MB-DFKD's bank, with the re-implementation's settings as defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BankConfig {
+    /// Batches held.
+    pub capacity: usize,
+    /// A batch is pushed at the end of every `every`-th epoch.
+    pub every: usize,
+    /// Part of the novel batch kept per push, and so replayed per step.
+    pub fraction: f64,
+}
+
+impl Default for BankConfig {
+    fn default() -> Self {
+        Self {
+            capacity: 10,
+            every: 5,
+            fraction: 0.125,
+        }
+    }
+}
+
+impl ReplaySpec for BankConfig {
+    fn check(&self) -> Result<()> {
+        if self.capacity == 0 || self.every == 0 {
+            bail!("capacity and every must be positive");
+        }
+        check_fraction(self.fraction)
+    }
+
+    fn build(&self, a: &Assembly) -> Result<Box<dyn Replay>> {
+        Ok(Box::new(MemoryBank::new(
+            self.capacity,
+            self.every,
+            replayed(self.fraction, a.batch_size),
+        )))
+    }
+}
 
 pub struct MemoryBank {
     capacity: usize,
@@ -47,9 +87,9 @@ impl MemoryBank {
 }
 
 impl Replay for MemoryBank {
-    fn sample(&mut self, _: &Models, _: &mut Losses) -> Option<Tensor> {
+    fn sample(&mut self, _: &Models, _: &mut Losses) -> Result<Option<Tensor>> {
         if self.batches.is_empty() {
-            return None;
+            return Ok(None);
         }
         let i = Tensor::randint(
             self.batches.len() as i64,
@@ -57,12 +97,13 @@ impl Replay for MemoryBank {
             (Kind::Int64, tch::Device::Cpu),
         )
         .int64_value(&[0]) as usize;
-        Some(self.batches[i].shallow_clone())
+        Ok(Some(self.batches[i].shallow_clone()))
     }
 
-    fn observe(&mut self, _: &Models, novel: &Tensor, _: usize, _: &mut Losses) {
+    fn observe(&mut self, _: &Models, novel: &Tensor, _: usize, _: &mut Losses) -> Result<()> {
         let keep = self.keep.min(novel.size()[0]);
         self.latest = Some(novel.narrow(0, 0, keep).detach().copy());
+        Ok(())
     }
 
     fn end_epoch(&mut self, epoch: usize) {
@@ -118,17 +159,18 @@ mod tests {
             let mut log = Losses::default();
             let mut bank = MemoryBank::new(2, 2, 3);
             for epoch in 0..7 {
-                assert_eq!(bank.sample(m, &mut log).is_none(), epoch == 0);
+                assert_eq!(bank.sample(m, &mut log).unwrap().is_none(), epoch == 0);
                 // Two steps per epoch; the epoch's last batch is the one kept.
-                bank.observe(m, &batch(8, -1.0), 0, &mut log);
-                bank.observe(m, &batch(8, epoch as f64), 1, &mut log);
+                bank.observe(m, &batch(8, -1.0), 0, &mut log).unwrap();
+                bank.observe(m, &batch(8, epoch as f64), 1, &mut log)
+                    .unwrap();
                 bank.end_epoch(epoch);
             }
             // Pushed at epochs 0, 2, 4, 6 into two slots: 6 replaced 2.
             let held: Vec<i64> = bank.batches.iter().flat_map(ids).collect();
             assert_eq!(held, [4, 6]);
             assert_eq!(bank.bytes(), 2 * 3 * 32 * 32 * 4);
-            let replayed = bank.sample(m, &mut log).unwrap();
+            let replayed = bank.sample(m, &mut log).unwrap().unwrap();
             assert_eq!(replayed.size(), [3, 1, 32, 32]);
             assert!([[4], [6]].contains(&[ids(&replayed)[0]]));
         })
@@ -140,12 +182,13 @@ mod tests {
             let mut log = Losses::default();
             let mut bank = MemoryBank::new(3, 1, 4);
             for epoch in 0..4 {
-                bank.observe(m, &batch(4, epoch as f64), 0, &mut log);
+                bank.observe(m, &batch(4, epoch as f64), 0, &mut log)
+                    .unwrap();
                 bank.end_epoch(epoch);
             }
             let mut seen = std::collections::BTreeSet::new();
             for _ in 0..100 {
-                seen.insert(ids(&bank.sample(m, &mut log).unwrap())[0]);
+                seen.insert(ids(&bank.sample(m, &mut log).unwrap().unwrap())[0]);
             }
             assert_eq!(seen.into_iter().collect::<Vec<_>>(), [1, 2, 3]);
             let state: HashMap<String, Tensor> = bank.state().into_iter().collect();
@@ -153,9 +196,9 @@ mod tests {
             back.load_state(&state).unwrap();
             assert_eq!((back.len(), back.next), (3, 1));
             tch::manual_seed(5);
-            let a = bank.sample(m, &mut log).unwrap();
+            let a = bank.sample(m, &mut log).unwrap().unwrap();
             tch::manual_seed(5);
-            assert!(a.equal(&back.sample(m, &mut log).unwrap()));
+            assert!(a.equal(&back.sample(m, &mut log).unwrap().unwrap()));
         })
     }
 }

@@ -8,18 +8,25 @@ pub mod bank;
 pub mod pool;
 pub mod vae;
 
-use super::synth::Models;
-use super::Losses;
+use super::parts::{Assembly, ReplaySpec};
+use super::{Losses, Models};
 use anyhow::Result;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use tch::Tensor;
 
 pub trait Replay {
     /// Memory samples for the next student step, if any.
-    fn sample(&mut self, models: &Models, losses: &mut Losses) -> Option<Tensor>;
+    fn sample(&mut self, models: &Models, losses: &mut Losses) -> Result<Option<Tensor>>;
 
     /// Sees the novel batch of student step `step` (0-based within the iteration).
-    fn observe(&mut self, models: &Models, novel: &Tensor, step: usize, losses: &mut Losses);
+    fn observe(
+        &mut self,
+        models: &Models,
+        novel: &Tensor,
+        step: usize,
+        losses: &mut Losses,
+    ) -> Result<()>;
 
     /// Called after the last iteration of `epoch`.
     fn end_epoch(&mut self, epoch: usize);
@@ -34,11 +41,38 @@ pub trait Replay {
 /// No replay.
 pub struct NoReplay;
 
-impl Replay for NoReplay {
-    fn sample(&mut self, _: &Models, _: &mut Losses) -> Option<Tensor> {
-        None
+/// No replay has no settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoReplayConfig {}
+
+impl ReplaySpec for NoReplayConfig {
+    fn build(&self, _: &Assembly) -> Result<Box<dyn Replay>> {
+        Ok(Box::new(NoReplay))
     }
-    fn observe(&mut self, _: &Models, _: &Tensor, _: usize, _: &mut Losses) {}
+}
+
+/// Memory samples per student step: `fraction` of the novel batch, at least one.
+pub fn replayed(fraction: f64, batch_size: i64) -> i64 {
+    ((fraction * batch_size as f64).round() as i64).max(1)
+}
+
+/// Checks a replayed part of a batch.
+fn check_fraction(fraction: f64) -> Result<()> {
+    anyhow::ensure!(
+        fraction > 0.0 && fraction <= 1.0,
+        "fraction must be in (0, 1]"
+    );
+    Ok(())
+}
+
+impl Replay for NoReplay {
+    fn sample(&mut self, _: &Models, _: &mut Losses) -> Result<Option<Tensor>> {
+        Ok(None)
+    }
+    fn observe(&mut self, _: &Models, _: &Tensor, _: usize, _: &mut Losses) -> Result<()> {
+        Ok(())
+    }
     fn end_epoch(&mut self, _: usize) {}
     fn bytes(&self) -> u64 {
         0
@@ -69,7 +103,7 @@ fn load_numbered(prefix: &str, state: &HashMap<String, Tensor>) -> Vec<Tensor> {
 
 #[cfg(test)]
 pub(crate) mod testing {
-    use crate::distill::synth::Models;
+    use crate::distill::Models;
     use crate::nn::{zoo, Model};
     use tch::Tensor;
 

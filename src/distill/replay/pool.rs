@@ -1,88 +1,105 @@
-//! The whole pool (DeepInversion and CMI style): every novel batch is kept,
-//! and each student step replays samples drawn uniformly from all of them.
-//! Its memory grows with the run, which is what PRE-DFKD's memory generator
-//! avoids.
+//! The whole pool: every novel batch is kept, and each student step replays
+//! samples drawn uniformly from all of them. Its memory grows with the run,
+//! which is what PRE-DFKD's memory generator avoids. The batches are kept
+//! as shards in the run directory ([`crate::distill::kept`]), as the
+//! model-inversion methods keep theirs.
 
-use super::{load_numbered, numbered, Replay};
-use crate::distill::synth::Models;
-use crate::distill::Losses;
-use crate::nn::store::tensor_bytes;
+use super::{check_fraction, replayed, Replay};
+use crate::distill::kept::{Encoding, Shards};
+use crate::distill::parts::{Assembly, ReplaySpec};
+use crate::distill::{Losses, Models};
 use anyhow::Result;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::path::Path;
 use tch::{Kind, Tensor};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PoolConfig {
+    /// Samples replayed per student step, as a part of the batch size.
+    pub fraction: f64,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        Self { fraction: 0.125 }
+    }
+}
+
+impl ReplaySpec for PoolConfig {
+    fn check(&self) -> Result<()> {
+        check_fraction(self.fraction)
+    }
+
+    fn keeps_every_batch(&self) -> bool {
+        true
+    }
+
+    fn build(&self, a: &Assembly) -> Result<Box<dyn Replay>> {
+        Ok(Box::new(Pool::new(
+            replayed(self.fraction, a.batch_size),
+            a.samples,
+        )))
+    }
+}
 
 pub struct Pool {
     /// Samples replayed per student step.
     draw: i64,
-    /// Kept batches; sampled as one pool.
-    batches: Vec<Tensor>,
-    /// Samples held, and each batch's first index in the pool.
-    len: i64,
-    starts: Vec<i64>,
+    kept: Shards,
 }
 
+const STATE: &str = "replay/pool";
+
 impl Pool {
-    pub fn new(draw: i64) -> Self {
+    /// A pool replaying `draw` samples per step, keeping its batches in `dir`.
+    pub fn new(draw: i64, dir: &Path) -> Self {
         Self {
             draw,
-            batches: Vec::new(),
-            len: 0,
-            starts: Vec::new(),
+            kept: Shards::new(dir, "pool", Encoding::Float),
         }
     }
 
-    fn push(&mut self, batch: Tensor) {
-        self.starts.push(self.len);
-        self.len += batch.size()[0];
-        self.batches.push(batch);
-    }
-
     pub fn len(&self) -> i64 {
-        self.len
+        self.kept.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.kept.is_empty()
     }
 }
 
 impl Replay for Pool {
-    fn sample(&mut self, _: &Models, _: &mut Losses) -> Option<Tensor> {
-        if self.len == 0 {
-            return None;
+    fn sample(&mut self, _: &Models, _: &mut Losses) -> Result<Option<Tensor>> {
+        if self.kept.is_empty() {
+            return Ok(None);
         }
-        let picks = Tensor::randint(self.len, [self.draw], (Kind::Int64, tch::Device::Cpu));
+        let picks = Tensor::randint(
+            self.kept.len(),
+            [self.draw],
+            (Kind::Int64, tch::Device::Cpu),
+        );
         let picks: Vec<i64> = Vec::try_from(&picks).expect("int64 indices");
-        let rows: Vec<Tensor> = picks
-            .iter()
-            .map(|&p| {
-                let b = self.starts.partition_point(|&s| s <= p) - 1;
-                self.batches[b].narrow(0, p - self.starts[b], 1)
-            })
-            .collect();
-        Some(Tensor::cat(&rows, 0))
+        self.kept.rows(&picks).map(Some)
     }
 
-    fn observe(&mut self, _: &Models, novel: &Tensor, _: usize, _: &mut Losses) {
-        self.push(novel.detach().copy());
+    fn observe(&mut self, _: &Models, novel: &Tensor, _: usize, _: &mut Losses) -> Result<()> {
+        self.kept.push(novel)
     }
 
     fn end_epoch(&mut self, _: usize) {}
 
     fn bytes(&self) -> u64 {
-        self.batches.iter().map(tensor_bytes).sum()
+        self.kept.bytes()
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {
-        numbered("replay/pool", &self.batches)
+        vec![self.kept.state(STATE)]
     }
 
     fn load_state(&mut self, s: &HashMap<String, Tensor>) -> Result<()> {
-        *self = Self::new(self.draw);
-        for b in load_numbered("replay/pool", s) {
-            self.push(b);
-        }
-        Ok(())
+        self.kept.load_state(STATE, s)
     }
 }
 
@@ -93,17 +110,19 @@ mod tests {
 
     #[test]
     fn keeps_every_batch_and_draws_uniformly_from_all_samples() {
+        let dir = std::env::temp_dir().join(format!("dfkd-pool-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
         with(|m| {
             let mut log = Losses::default();
-            let mut pool = Pool::new(4000);
-            assert!(pool.sample(m, &mut log).is_none());
+            let mut pool = Pool::new(4000, &dir);
+            assert!(pool.sample(m, &mut log).unwrap().is_none());
             // Batches of different sizes: uniform over samples, not batches.
             for (i, n) in [1, 3, 6].into_iter().enumerate() {
-                pool.observe(m, &batch(n, i as f64), 0, &mut log);
+                pool.observe(m, &batch(n, i as f64), 0, &mut log).unwrap();
             }
             assert_eq!(pool.len(), 10);
             assert_eq!(pool.bytes(), 10 * 32 * 32 * 4);
-            let drawn = pool.sample(m, &mut log).unwrap();
+            let drawn = pool.sample(m, &mut log).unwrap().unwrap();
             assert_eq!(drawn.size(), [4000, 1, 32, 32]);
             let ids = drawn.amax([1, 2, 3], false);
             for (id, share) in [(0.0, 0.1), (1.0, 0.3), (2.0, 0.6)] {
@@ -115,7 +134,7 @@ mod tests {
                 assert!((got - share).abs() < 0.03, "batch {id}: {got} vs {share}");
             }
             let state: HashMap<String, Tensor> = pool.state().into_iter().collect();
-            let mut back = Pool::new(4000);
+            let mut back = Pool::new(4000, &dir);
             back.load_state(&state).unwrap();
             assert_eq!((back.len(), back.bytes()), (10, pool.bytes()));
         })

@@ -21,10 +21,9 @@
 //! training mode. Its memory is the VAE's parameters, buffers and optimizer
 //! state: constant however long the run.
 
-use super::Replay;
-use crate::distill::config::VaeConfig;
-use crate::distill::synth::Models;
-use crate::distill::{losses, Losses};
+use super::{check_fraction, replayed, Replay};
+use crate::distill::parts::{Assembly, ReplaySpec};
+use crate::distill::{losses, Losses, Models};
 use crate::nn::encoder::Encoder;
 use crate::nn::generator::{Generator, GeneratorSpec, GeneratorStyle};
 use crate::nn::store::tensor_bytes;
@@ -32,8 +31,80 @@ use crate::nn::{Model, Output, Taps};
 use crate::optim::{OptimSpec, Optimizer};
 use crate::state;
 use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use tch::{Kind, Reduction, Tensor};
+
+/// PRE-DFKD's memory generator; defaults are the official code's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VaeConfig {
+    /// Latent dimension of the VAE [default: the novel generator's, as
+    /// officially; 1000, PRE-DFKD's, after a synthesizer without one].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latent: Option<i64>,
+    /// Memory samples per student step, as a part of the batch size.
+    pub fraction: f64,
+    /// Adam learning rate of encoder and decoder (lr_G / 40 officially).
+    pub lr: f64,
+    /// VAE updates in the first this many student steps of an iteration.
+    pub vae_steps: usize,
+    pub kl_weight: f64,
+    /// The teacher's responses the reconstruction must also match (L1 each,
+    /// summed): `logits`, `features` (the penultimate feature, a term the
+    /// official code has commented out) or any tap point of the teacher's
+    /// architecture (`conv1`, `layer2`...) [default: `["logits"]`, as
+    /// officially].
+    pub teacher_layers: Vec<String>,
+    /// Reconstruction in pixels only, without the teacher's responses
+    /// (ablation).
+    pub pixel_only: bool,
+    /// Algorithm 2's latent tuning; off draws codes from N(0, I) (ablation).
+    pub latent_tuning: bool,
+    /// Adam learning rate of the one tuning step (lr_G officially).
+    pub tune_lr: f64,
+    /// Weights of the tuning's information-entropy and one-hot terms.
+    pub ie: f64,
+    pub oh: f64,
+}
+
+impl Default for VaeConfig {
+    fn default() -> Self {
+        Self {
+            latent: None,
+            fraction: 0.125,
+            lr: 5e-4,
+            vae_steps: 4,
+            kl_weight: 1e-5,
+            teacher_layers: vec!["logits".into()],
+            pixel_only: false,
+            latent_tuning: true,
+            tune_lr: 0.02,
+            ie: 5.0,
+            oh: 1.0,
+        }
+    }
+}
+
+impl ReplaySpec for VaeConfig {
+    fn check(&self) -> Result<()> {
+        check_fraction(self.fraction)?;
+        if self.latent.is_some_and(|l| l < 1) {
+            bail!("latent must be positive");
+        }
+        Ok(())
+    }
+
+    fn build(&self, a: &Assembly) -> Result<Box<dyn Replay>> {
+        Ok(Box::new(VaeReplay::new(
+            self,
+            a.teacher,
+            a.batch_size,
+            replayed(self.fraction, a.batch_size),
+            a.latent.unwrap_or(1000),
+        )?))
+    }
+}
 
 pub struct VaeReplay {
     cfg: VaeConfig,
@@ -161,14 +232,14 @@ fn teacher_distance(
 }
 
 impl Replay for VaeReplay {
-    fn sample(&mut self, m: &Models, log: &mut Losses) -> Option<Tensor> {
+    fn sample(&mut self, m: &Models, log: &mut Losses) -> Result<Option<Tensor>> {
         let z = self.codes(m, self.memory, false, log);
-        Some(tch::no_grad(|| self.decoder.forward_mode(&z, false)))
+        Ok(Some(tch::no_grad(|| self.decoder.forward_mode(&z, false))))
     }
 
-    fn observe(&mut self, m: &Models, novel: &Tensor, step: usize, log: &mut Losses) {
+    fn observe(&mut self, m: &Models, novel: &Tensor, step: usize, log: &mut Losses) -> Result<()> {
         if step >= self.cfg.vae_steps {
-            return;
+            return Ok(());
         }
         let novel = novel.narrow(0, 0, self.novel.min(novel.size()[0])).detach();
         let x = if self.updates >= self.cfg.vae_steps as i64 {
@@ -205,6 +276,7 @@ impl Replay for VaeReplay {
         self.opt_decoder.apply(&grads[..dec.len()]);
         self.opt_encoder.apply(&grads[dec.len()..]);
         self.updates += 1;
+        Ok(())
     }
 
     fn end_epoch(&mut self, _: usize) {}

@@ -7,16 +7,93 @@
 //! student and teacher, one generator step before 10 student steps. The loss
 //! weights and the plan in the config choose.
 
-use super::{Batch, Models, Plan, Synthesizer};
-use crate::distill::config::GenerativeConfig;
-use crate::distill::{losses, Losses};
-use crate::nn::generator::Generator;
+use super::{Plan, Synthesizer};
+use crate::distill::parts::{Assembly, SynthSpec, SynthTraits};
+use crate::distill::schedule::Schedule;
+use crate::distill::{losses, Batch, Losses, Models};
+use crate::nn::generator::{Generator, GeneratorSpec};
 use crate::nn::Taps;
-use crate::optim::Optimizer;
+use crate::optim::{OptimSpec, Optimizer};
 use crate::state;
-use anyhow::Result;
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use tch::Tensor;
+
+/// A generator trained against teacher priors and/or the student: DAFL,
+/// DFAD and the novel-sample generator of MB-DFKD and PRE-DFKD differ only
+/// in these weights and in how the generator step interleaves with the
+/// student steps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenerativeConfig {
+    pub generator: GeneratorSpec,
+    pub optim: OptimSpec,
+    #[serde(default)]
+    pub schedule: Schedule,
+    /// DAFL prior weights: one-hot, information entropy, activation.
+    #[serde(default)]
+    pub oh: f64,
+    #[serde(default)]
+    pub ie: f64,
+    #[serde(default)]
+    pub a: f64,
+    /// Weight of the adversarial term (DFAD: -L1 between student and teacher).
+    #[serde(default)]
+    pub adv: f64,
+    /// Weight of the JS adversarial term (MB-DFKD, PRE-DFKD: 1 - JS between
+    /// student and teacher at temperature `js_temperature`).
+    #[serde(default)]
+    pub js: f64,
+    #[serde(default = "three")]
+    pub js_temperature: f64,
+    /// Student steps per iteration, each on fresh samples.
+    pub student_steps: usize,
+    /// Whether the generator step comes before the student steps.
+    pub generator_first: bool,
+    /// Whether the first student step learns from the very batch the
+    /// generator step made, with the teacher's logits from that step (DAFL
+    /// trains both from one forward pass).
+    #[serde(default)]
+    pub reuse_batch: bool,
+}
+
+fn three() -> f64 {
+    3.0
+}
+
+impl SynthSpec for GenerativeConfig {
+    fn check(&self) -> Result<()> {
+        if self.student_steps == 0 {
+            bail!("student_steps must be positive");
+        }
+        if self.generator.latent < 1 || self.generator.ngf < 1 {
+            bail!("generator.latent and generator.ngf must be positive");
+        }
+        if [self.oh, self.ie, self.a, self.adv, self.js]
+            .iter()
+            .all(|w| *w == 0.0)
+        {
+            bail!("the generator has no loss: every weight (oh, ie, a, adv, js) is 0");
+        }
+        Ok(())
+    }
+
+    fn traits(&self) -> SynthTraits {
+        SynthTraits {
+            latent: Some(self.generator.latent),
+            ..SynthTraits::default()
+        }
+    }
+
+    fn build(&self, a: &Assembly) -> Result<Box<dyn Synthesizer>> {
+        Ok(Box::new(GenerativeSynth::new(
+            self,
+            a.teacher.spec.input_shape,
+            a.batch_size,
+        )))
+    }
+}
 
 pub struct GenerativeSynth {
     cfg: GenerativeConfig,
@@ -42,17 +119,16 @@ impl GenerativeSynth {
 impl Synthesizer for GenerativeSynth {
     fn plan(&self) -> Plan {
         Plan {
-            generator_first: self.cfg.generator_first,
+            synthesize_first: self.cfg.generator_first,
             student_steps: self.cfg.student_steps,
-            reuse_batch: self.cfg.reuse_batch,
         }
     }
 
-    fn begin_epoch(&mut self, epoch: usize) {
-        self.opt.lr = self.cfg.schedule.lr(self.cfg.optim.lr(), epoch);
+    fn begin_epoch(&mut self, epoch: usize, epochs: usize) {
+        self.opt.lr = self.cfg.schedule.lr(self.cfg.optim.lr(), epoch, epochs);
     }
 
-    fn train_step(&mut self, m: &Models, log: &mut Losses) -> Result<Option<Batch>> {
+    fn synthesize(&mut self, m: &Models, log: &mut Losses) -> Result<Option<Batch>> {
         let c = &self.cfg;
         let z = self.generator.noise(self.batch_size);
         let x = self.generator.forward(&z);
@@ -94,9 +170,10 @@ impl Synthesizer for GenerativeSynth {
             log.add("js", &js);
             terms.push(js * c.js);
         }
-        let Some(loss) = terms.into_iter().reduce(|a, b| a + b) else {
-            anyhow::bail!("the generator has no loss: every weight (oh, ie, a, adv, js) is 0");
-        };
+        let loss = terms
+            .into_iter()
+            .reduce(|a, b| a + b)
+            .expect("checked: some weight is not 0");
         log.add("generator", &loss);
         self.opt.minimize(&loss);
         Ok(c.reuse_batch.then(|| Batch {
@@ -105,8 +182,10 @@ impl Synthesizer for GenerativeSynth {
         }))
     }
 
-    fn sample(&mut self, n: i64) -> Tensor {
-        tch::no_grad(|| self.generator.forward(&self.generator.noise(n)))
+    fn sample(&mut self, n: i64) -> Result<Batch> {
+        Ok(Batch::new(tch::no_grad(|| {
+            self.generator.forward(&self.generator.noise(n))
+        })))
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {

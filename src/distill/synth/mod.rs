@@ -1,63 +1,46 @@
 //! Synthesizers: how novel samples are made.
 //!
-//! A synthesizer owns whatever produces samples (a generator and its
-//! optimizer), trains it in its own step, and hands out batches. It sees the
-//! teacher and the student, never real data.
+//! A synthesizer has two verbs, as in the zju-vipa DataFree library:
+//! `synthesize`, one optimisation (a generator step, or one batch of
+//! inputs optimised against the teacher, kept), and `sample`, the samples a
+//! student step learns from (fresh from the generator, or drawn from all
+//! that was kept). It sees the teacher and the student, never real data.
 
+pub mod cmi;
 pub mod generative;
+pub mod inversion;
 
-use super::Losses;
-use crate::nn::Model;
+use super::{Batch, Losses, Models};
 use anyhow::Result;
+use std::collections::HashMap;
 use tch::Tensor;
 
-/// The two networks a distillation step may consult.
-pub struct Models<'a> {
-    /// Frozen, in evaluation mode.
-    pub teacher: &'a Model,
-    pub student: &'a Model,
-}
-
-/// Synthetic samples for one student step, with the teacher's logits when
-/// they were already computed for exactly these samples.
-pub struct Batch {
-    pub x: Tensor,
-    pub teacher_logits: Option<Tensor>,
-}
-
-impl Batch {
-    pub fn new(x: Tensor) -> Self {
-        Self {
-            x,
-            teacher_logits: None,
-        }
-    }
-}
-
-/// How one iteration interleaves the synthesizer's step with student steps.
+/// How one iteration interleaves a synthesis with student steps.
 #[derive(Debug, Clone, Copy)]
 pub struct Plan {
-    pub generator_first: bool,
+    pub synthesize_first: bool,
     pub student_steps: usize,
-    /// The first student step learns from the batch the synthesizer's step
-    /// returned.
-    pub reuse_batch: bool,
 }
 
 pub trait Synthesizer {
     fn plan(&self) -> Plan;
 
-    /// Sets learning rates for `epoch`.
-    fn begin_epoch(&mut self, epoch: usize);
+    /// Sets learning rates for `epoch` (0-based) of a run of `epochs`.
+    fn begin_epoch(&mut self, epoch: usize, epochs: usize);
 
-    /// One update of the synthesizer; returns the batch it trained on when
-    /// the plan reuses it.
-    fn train_step(&mut self, models: &Models, losses: &mut Losses) -> Result<Option<Batch>>;
+    /// One synthesis. Returns a batch the next student step learns from
+    /// when the method trains both on the same samples (DAFL).
+    fn synthesize(&mut self, models: &Models, losses: &mut Losses) -> Result<Option<Batch>>;
 
-    /// `n` fresh novel samples, without gradient.
-    fn sample(&mut self, n: i64) -> Tensor;
+    /// `n` samples for a student step, without gradient.
+    fn sample(&mut self, n: i64) -> Result<Batch>;
+
+    /// Bytes of what it keeps between syntheses (kept samples, features).
+    fn kept_bytes(&self) -> u64 {
+        0
+    }
 
     /// Tensors to save for resuming (weights, buffers, optimizer state).
     fn state(&self) -> Vec<(String, Tensor)>;
-    fn load_state(&mut self, state: &std::collections::HashMap<String, Tensor>) -> Result<()>;
+    fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()>;
 }

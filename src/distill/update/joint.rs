@@ -4,10 +4,23 @@
 
 use super::{teacher_logits, StudentUpdate};
 use crate::distill::losses::KdLoss;
-use crate::distill::synth::{Batch, Models};
-use crate::distill::Losses;
+use crate::distill::parts::UpdateSpec;
+use crate::distill::{Batch, Losses, Models};
 use crate::optim::Optimizer;
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
 use tch::Tensor;
+
+/// The joint update has no settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JointConfig {}
+
+impl UpdateSpec for JointConfig {
+    fn build(&self) -> Result<Box<dyn StudentUpdate>> {
+        Ok(Box::new(Joint))
+    }
+}
 
 pub struct Joint;
 
@@ -20,7 +33,7 @@ impl StudentUpdate for Joint {
         novel: &Batch,
         memory: Option<&Tensor>,
         log: &mut Losses,
-    ) {
+    ) -> Result<()> {
         let t_novel = teacher_logits(m, novel);
         let (x, t) = match memory {
             None => (novel.x.shallow_clone(), t_novel),
@@ -35,5 +48,6 @@ impl StudentUpdate for Joint {
         let loss = kd.loss(&m.student.forward(&x, true), &t);
         log.add("kd", &loss);
         opt.minimize(&loss);
+        Ok(())
     }
 }

@@ -3,9 +3,9 @@
 pub mod joint;
 
 use super::losses::KdLoss;
-use super::synth::{Batch, Models};
-use super::Losses;
+use super::{Batch, Losses, Models};
 use crate::optim::Optimizer;
+use anyhow::Result;
 use tch::Tensor;
 
 pub trait StudentUpdate {
@@ -18,7 +18,7 @@ pub trait StudentUpdate {
         novel: &Batch,
         memory: Option<&Tensor>,
         losses: &mut Losses,
-    );
+    ) -> Result<()>;
 }
 
 /// The teacher's logits for a batch, reusing those already computed.

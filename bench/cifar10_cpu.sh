@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# CIFAR-10, the shared pretrained ResNet-56 teacher (93.39 %) -> ResNet-20,
+# one run (seed 1) of each METHOD on its cifar10-cpu preset (about 40
+# minutes of this 2-core machine each), accuracy on the CIFAR-10 test set
+# after every epoch; then the report table (PRE-DFKD's Table 1 columns) and
+# one plot of the curves. A run directory that exists is resumed up to the
+# preset's epochs, so the set can be built over several sittings and ends as
+# if run in one go.
+#   usage: bench/cifar10_cpu.sh [RUNS_DIR] [METHOD...]
+#   (defaults: runs/cifar10-cpu and all eight methods)
+set -euo pipefail
+source "$(dirname "$0")/../scripts/env.sh"
+cd "$root"
+dir=${1:-runs/cifar10-cpu}
+shift || true
+all=(deepdream deepinversion adi cmi dafl dfad mb-dfkd pre-dfkd)
+methods=("${@:-${all[@]}}")
+dfkd=./target/release/dfkd
+data=../shared/data/cifar10
+teacher=(--teacher ../shared/teachers/cifar10-resnet-akamaster/resnet56.safetensors
+    --teacher-arch resnet56 --teacher-mean 0.485,0.456,0.406 --teacher-std 0.229,0.224,0.225)
+for m in "${methods[@]}"; do
+    out=$dir/$m-s1
+    epochs=$($dfkd distill "${teacher[@]}" --method "$m" --preset cifar10-cpu --dry-run | sed -n 's/^epochs = //p')
+    if [ -f "$out/config.toml" ]; then
+        $dfkd distill --resume "$out" --epochs "$epochs" --val cifar10:$data
+    else
+        $dfkd distill "${teacher[@]}" --method "$m" --preset cifar10-cpu --seed 1 \
+            --val cifar10:$data --out "$out"
+    fi
+done
+runs=()
+for m in "${methods[@]}"; do runs+=("$dir/$m-s1"); done
+$dfkd report "${runs[@]}" --plot "$dir/curves.png"

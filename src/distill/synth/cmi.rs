@@ -1,0 +1,423 @@
+//! CMI, contrastive model inversion (Fang et al., IJCAI 2021; zju-vipa/CMI,
+//! `datafree/synthesis/contrastive.py`).
+//!
+//! Every synthesis re-initialises a generator ([`CmiGenerator`], images in
+//! [0, 1]) and optimises it together with its input codes z (Adam, betas
+//! 0.5 / 0.999) for `steps` steps. Each step the images are seen in two
+//! views: a global one (random crop with 4 pixels of padding + flip) and a
+//! local one (a random resized crop of 25-100 % of the area + flip), both
+//! normalised for the teacher. The loss:
+//!
+//! - inversion: `bn` R_feature and `oh` CE to random sorted targets on the
+//!   global view, and `adv` CMI's masked adversarial KL against the student
+//!   (evaluation mode) on the same view;
+//! - contrast: the teacher's features of a view are the per-instance
+//!   channel means of the input of every BatchNorm layer (or of the outputs
+//!   of `feature_layers`), concatenated; a projection head (d -> d -> 256,
+//!   L2-normalised, with its own Adam, kept across syntheses) maps local and
+//!   global features of the batch and of up to `negatives` entries of a
+//!   feature bank (`bank_size` entries of past [local, global] features);
+//!   each local projection must find its own global one (cross-entropy at
+//!   temperature `cr_temperature`, weight `cr`).
+//!
+//! The images of the lowest-loss step join the image pool the student
+//! learns from, and their features the bank. The bank's rows are also
+//! written as shards, so a resume rebuilds it; it is the only part of the
+//! official bank's memory (40,960 x 2d floats on the CPU) that is filled.
+
+use super::{Plan, Synthesizer};
+use crate::data::transforms::CropFlip;
+use crate::data::Normalization;
+use crate::distill::kept::{Encoding, ImagePool, Shards};
+use crate::distill::parts::{Assembly, SynthSpec, SynthTraits};
+use crate::distill::views::ResizedCrop;
+use crate::distill::{losses, Batch, Losses, Models};
+use crate::nn::cmi_generator::CmiGenerator;
+use crate::nn::forward::Ctx;
+use crate::nn::layers::Linear;
+use crate::nn::store::tensor_bytes;
+use crate::nn::{Output, Store, Taps};
+use crate::optim::{OptimSpec, Optimizer};
+use crate::state;
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use tch::{Kind, Tensor};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CmiConfig {
+    /// Images generated together in one synthesis.
+    pub batch_size: i64,
+    /// Optimisation steps per synthesis (`g_steps`).
+    pub steps: usize,
+    /// Adam rate of the generator, the codes and the head (`lr_g`).
+    pub lr: f64,
+    /// Size of the codes z and width of the generator.
+    pub latent: i64,
+    #[serde(default = "ngf")]
+    pub ngf: i64,
+    pub bn: f64,
+    pub oh: f64,
+    pub adv: f64,
+    /// Weight and temperature of the contrastive term.
+    pub cr: f64,
+    pub cr_temperature: f64,
+    /// Output size of the projection head.
+    pub head_dim: i64,
+    /// Entries of the feature bank, and negatives drawn from it per step.
+    pub bank_size: i64,
+    pub negatives: i64,
+    /// Teacher tap points whose outputs give the features; empty: the
+    /// input of every BatchNorm layer (the official default).
+    #[serde(default)]
+    pub feature_layers: Vec<String>,
+    /// Student steps after each synthesis.
+    pub student_steps: usize,
+    /// Crop + flip on the images drawn for the student.
+    #[serde(default = "yes")]
+    pub augment: bool,
+}
+
+fn ngf() -> i64 {
+    64
+}
+fn yes() -> bool {
+    true
+}
+
+impl SynthSpec for CmiConfig {
+    fn check(&self) -> Result<()> {
+        if self.batch_size < 2 || self.steps == 0 || self.student_steps == 0 {
+            bail!("batch_size (at least 2), steps and student_steps must be positive");
+        }
+        if self.latent < 1 || self.ngf < 1 || self.head_dim < 1 {
+            bail!("latent, ngf and head_dim must be positive");
+        }
+        if self.bank_size < self.batch_size || self.bank_size % self.batch_size != 0 {
+            bail!(
+                "bank_size ({}) must be a multiple of batch_size ({}), as the official bank asserts",
+                self.bank_size,
+                self.batch_size
+            );
+        }
+        if self.negatives < 0 || self.negatives > self.bank_size {
+            bail!("negatives must be within 0..=bank_size");
+        }
+        Ok(())
+    }
+
+    fn traits(&self) -> SynthTraits {
+        SynthTraits {
+            keeps_samples: true,
+            // Its features default to the BatchNorm inputs, and bn weighs R_feature.
+            needs_batchnorm: self.bn != 0.0 || self.feature_layers.is_empty(),
+            latent: Some(self.latent),
+        }
+    }
+
+    fn build(&self, a: &Assembly) -> Result<Box<dyn Synthesizer>> {
+        a.teacher.check_taps(&self.feature_layers)?;
+        let taps = self.feature_taps();
+        let [c, h, w] = a.teacher.spec.input_shape;
+        let probe = tch::no_grad(|| {
+            a.teacher.forward_taps(
+                &Tensor::zeros([1, c, h, w], tch::kind::FLOAT_CPU),
+                false,
+                &taps,
+            )
+        });
+        let dim = self.features(&probe).size()[1];
+        let generator = CmiGenerator::new(self.latent, self.ngf, a.teacher.spec.input_shape);
+        let head = Head::new(dim, self.head_dim);
+        let head_opt = OptimSpec::adam(self.lr).build(head.store.parameters());
+        Ok(Box::new(CmiSynth {
+            cfg: self.clone(),
+            norm: a.norm.clone(),
+            classes: a.teacher.spec.num_classes,
+            generator,
+            head,
+            head_opt,
+            bank: Bank::new(a, self.bank_size, 2 * dim),
+            pool: ImagePool::new(a.samples, a.norm, self.augment),
+            taps,
+        }))
+    }
+}
+
+impl CmiConfig {
+    fn feature_taps(&self) -> Taps {
+        if self.feature_layers.is_empty() {
+            Taps::bn_means()
+        } else {
+            Taps::layers(&self.feature_layers)
+        }
+    }
+
+    /// A view's features: the concatenated per-instance channel means.
+    fn features(&self, out: &Output) -> Tensor {
+        if self.feature_layers.is_empty() {
+            Tensor::cat(&out.bn_means, 1)
+        } else {
+            let means: Vec<Tensor> = self
+                .feature_layers
+                .iter()
+                .map(|l| {
+                    out.layer(l)
+                        .expect("tapped")
+                        .mean_dim([2i64, 3].as_slice(), false, Kind::Float)
+                })
+                .collect();
+            Tensor::cat(&means, 1)
+        }
+    }
+}
+
+/// CMI's projection head, `MLPHead(d, head_dim)`: Linear(d, d) -> ReLU ->
+/// Linear(d, head_dim), L2-normalised rows.
+pub struct Head {
+    pub store: Store,
+    l1: Linear,
+    l2: Linear,
+}
+
+impl Head {
+    pub fn new(dim: i64, out: i64) -> Self {
+        let mut store = Store::new();
+        let l1 = Linear::new(&mut store, "head.0", dim, dim);
+        let l2 = Linear::new(&mut store, "head.2", dim, out);
+        Self { store, l1, l2 }
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        let taps = Taps::none();
+        let ctx = Ctx::new(true, None, &taps);
+        let y = self.l2.forward(&self.l1.forward(x, &ctx).relu(), &ctx);
+        // F.normalize: x / max(|x|, 1e-12).
+        let norm = y
+            .norm_scalaropt_dim(2, [1i64].as_slice(), true)
+            .clamp_min(1e-12);
+        y / norm
+    }
+}
+
+/// The feature bank: a cyclic buffer of [local, global] feature rows.
+struct Bank {
+    capacity: i64,
+    /// The rows filled so far (at most `capacity`).
+    rows: Tensor,
+    /// Where the next rows go, and rows added in all.
+    ptr: i64,
+    added: i64,
+    kept: Shards,
+}
+
+impl Bank {
+    fn new(a: &Assembly, capacity: i64, width: i64) -> Self {
+        Self {
+            capacity,
+            rows: Tensor::zeros([0, width], tch::kind::FLOAT_CPU),
+            ptr: 0,
+            added: 0,
+            kept: Shards::new(a.samples, "features", Encoding::Float),
+        }
+    }
+
+    fn insert(&mut self, feats: &Tensor) {
+        let n = feats.size()[0];
+        if self.rows.size()[0] < self.capacity {
+            self.rows = Tensor::cat(&[&self.rows, feats], 0);
+        } else {
+            self.rows.narrow(0, self.ptr, n).copy_(feats);
+        }
+        self.ptr = (self.ptr + n) % self.capacity;
+        self.added += n;
+    }
+
+    fn add(&mut self, feats: &Tensor) -> Result<()> {
+        self.kept.push(feats)?;
+        self.insert(&feats.detach());
+        Ok(())
+    }
+
+    /// Up to `k` distinct rows drawn at random (`random.sample`).
+    fn negatives(&self, k: i64) -> Tensor {
+        let filled = self.rows.size()[0];
+        let k = k.min(filled);
+        let pick = Tensor::randperm(filled, tch::kind::INT64_CPU).narrow(0, 0, k);
+        self.rows.index_select(0, &pick)
+    }
+
+    fn bytes(&self) -> u64 {
+        tensor_bytes(&self.rows)
+    }
+
+    fn load_state(&mut self, key: &str, s: &HashMap<String, Tensor>) -> Result<()> {
+        self.kept.load_state(key, s)?;
+        self.rows = self.rows.narrow(0, 0, 0);
+        self.ptr = 0;
+        self.added = 0;
+        for i in 0..self.kept.count() {
+            let feats = self.kept.shard(i)?;
+            self.insert(&feats);
+        }
+        Ok(())
+    }
+}
+
+pub struct CmiSynth {
+    cfg: CmiConfig,
+    norm: Normalization,
+    classes: i64,
+    generator: CmiGenerator,
+    head: Head,
+    head_opt: Optimizer,
+    bank: Bank,
+    pool: ImagePool,
+    taps: Taps,
+}
+
+/// The loss of one CMI step and what a kept batch needs.
+pub struct CmiStep {
+    pub total: Tensor,
+    pub terms: Vec<(&'static str, Tensor)>,
+    /// [local, global] features of the batch.
+    pub features: Tensor,
+}
+
+/// CMI's step loss, for the synthesizer and its tests.
+#[allow(clippy::too_many_arguments)]
+pub fn cmi_loss(
+    cfg: &CmiConfig,
+    taps: &Taps,
+    norm: &Normalization,
+    head: &Head,
+    m: &Models,
+    x: &Tensor,
+    global: &CropFlip,
+    local: &ResizedCrop,
+    cached: &Tensor,
+    targets: &Tensor,
+) -> CmiStep {
+    let gv = norm.apply(&global.apply(x));
+    let lv = norm.apply(&local.apply(x));
+    let mut t_taps = taps.clone();
+    t_taps.bn_stats = cfg.bn != 0.0;
+    let t = m.teacher.forward_taps(&gv, false, &t_taps);
+    let mut terms = vec![("oh", cfg.oh, t.logits.cross_entropy_for_logits(targets))];
+    if cfg.bn != 0.0 {
+        terms.push(("bn", cfg.bn, losses::bn_feature(&t.bn_stats, 1.0)));
+    }
+    if cfg.adv != 0.0 {
+        let s = m.student.forward(&gv, false);
+        terms.push(("adv", cfg.adv, losses::masked_adversarial_kl(&s, &t.logits)));
+    }
+    let global_f = cfg.features(&t);
+    let local_f = cfg.features(&m.teacher.forward_taps(&lv, false, taps));
+    let width = global_f.size()[1];
+    let (cached_local, cached_global) =
+        (cached.narrow(1, 0, width), cached.narrow(1, width, width));
+    let proj = head.forward(&Tensor::cat(
+        &[&local_f, &cached_local, &global_f, &cached_global],
+        0,
+    ));
+    let half = proj.size()[0] / 2;
+    let (pl, pg) = (proj.narrow(0, 0, half), proj.narrow(0, half, half));
+    let cr = losses::contrastive(&pl, &pg, cfg.cr_temperature, x.size()[0]);
+    terms.push(("cr", cfg.cr, cr));
+    let total = terms
+        .iter()
+        .map(|(_, w, t)| t * *w)
+        .reduce(|a, b| a + b)
+        .expect("terms");
+    CmiStep {
+        total,
+        terms: terms.into_iter().map(|(n, _, t)| (n, t)).collect(),
+        features: Tensor::cat(&[&local_f, &global_f], 1).detach(),
+    }
+}
+
+impl Synthesizer for CmiSynth {
+    fn plan(&self) -> Plan {
+        Plan {
+            synthesize_first: true,
+            student_steps: self.cfg.student_steps,
+        }
+    }
+
+    fn begin_epoch(&mut self, _: usize, _: usize) {}
+
+    fn synthesize(&mut self, m: &Models, log: &mut Losses) -> Result<Option<Batch>> {
+        let c = &self.cfg;
+        self.generator.reset();
+        let z =
+            Tensor::randn([c.batch_size, c.latent], tch::kind::FLOAT_CPU).set_requires_grad(true);
+        let targets = super::inversion::targets(
+            super::inversion::Targets::Random,
+            c.batch_size,
+            self.classes,
+        );
+        let mut params = self.generator.store.parameters();
+        params.push(z.shallow_clone());
+        let n_gen = params.len();
+        let mut opt = OptimSpec::Adam {
+            lr: c.lr,
+            betas: (0.5, 0.999),
+            weight_decay: 0.0,
+        }
+        .build(params.iter().map(Tensor::shallow_clone).collect());
+        params.extend(self.head.store.parameters());
+        let [_, h, w] = m.teacher.spec.input_shape;
+        let mut best: Option<(f64, Tensor, Tensor)> = None;
+        let mut last = None;
+        for _ in 0..c.steps {
+            let x = self.generator.forward(&z);
+            let global = CropFlip::draw(c.batch_size, 4);
+            let local = ResizedCrop::draw(c.batch_size, h, w, (0.25, 1.0));
+            let cached = self.bank.negatives(c.negatives);
+            let step = cmi_loss(
+                c, &self.taps, &self.norm, &self.head, m, &x, &global, &local, &cached, &targets,
+            );
+            let v = step.total.double_value(&[]);
+            if best.as_ref().is_none_or(|(b, _, _)| v < *b) {
+                best = Some((v, x.detach().copy(), step.features.shallow_clone()));
+            }
+            let grads = Tensor::run_backward(&[&step.total], &params, false, false);
+            opt.apply(&grads[..n_gen]);
+            self.head_opt.apply(&grads[n_gen..]);
+            last = Some(step);
+        }
+        let last = last.expect("steps > 0");
+        log.add("synth", &last.total);
+        for (name, t) in &last.terms {
+            log.add(name, t);
+        }
+        let (_, images, features) = best.expect("steps > 0");
+        self.pool.push_pixels(&images)?;
+        self.bank.add(&features)?;
+        Ok(None)
+    }
+
+    fn sample(&mut self, n: i64) -> Result<Batch> {
+        Ok(Batch::new(self.pool.sample(n)?))
+    }
+
+    fn kept_bytes(&self) -> u64 {
+        self.pool.bytes() + self.bank.bytes()
+    }
+
+    fn state(&self) -> Vec<(String, Tensor)> {
+        let mut out = self.pool.state("synth/pool");
+        out.push(self.bank.kept.state("synth/bank"));
+        out.extend(state::prefixed("synth/head", &self.head.store));
+        out.extend(state::optimizer("synth/head_optim", &self.head_opt));
+        out
+    }
+
+    fn load_state(&mut self, s: &HashMap<String, Tensor>) -> Result<()> {
+        self.pool.load_state("synth/pool", s)?;
+        self.bank.load_state("synth/bank", s)?;
+        state::load_store("synth/head", &self.head.store, s)?;
+        state::load_optimizer("synth/head_optim", &mut self.head_opt, s)
+    }
+}
