@@ -7,7 +7,9 @@
 # preset's epochs, so the set can be built over several sittings and ends as
 # if run in one go.
 #   usage: bench/cifar10_cpu.sh [RUNS_DIR] [METHOD...]
-#   (defaults: runs/cifar10-cpu and all eight methods)
+#   (defaults: runs/cifar10-cpu and all eight methods; DFKD=BINARY runs
+#   another build than target/release/dfkd, e.g. a copy kept while the
+#   tree is rebuilt)
 set -euo pipefail
 source "$(dirname "$0")/../scripts/env.sh"
 cd "$root"
@@ -15,7 +17,7 @@ dir=${1:-runs/cifar10-cpu}
 shift || true
 all=(deepdream deepinversion adi cmi dafl dfad mb-dfkd pre-dfkd)
 methods=("${@:-${all[@]}}")
-dfkd=./target/release/dfkd
+dfkd=${DFKD:-./target/release/dfkd}
 data=../shared/data/cifar10
 teacher=(--teacher ../shared/teachers/cifar10-resnet-akamaster/resnet56.safetensors
     --teacher-arch resnet56 --teacher-mean 0.485,0.456,0.406 --teacher-std 0.229,0.224,0.225)
