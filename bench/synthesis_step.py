@@ -37,6 +37,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from official import DeepInversionFeatureHook, InstanceMeanHook
 from torch_models import ResNetCifar
 
 parser = argparse.ArgumentParser()
@@ -62,28 +63,7 @@ if args.lean:
         p.requires_grad_(False)
 
 
-class DeepInversionHook:
-    def __init__(self, module):
-        self.hook = module.register_forward_hook(self.hook_fn)
-
-    def hook_fn(self, module, input, output):
-        nch = input[0].shape[1]
-        mean = input[0].mean([0, 2, 3])
-        var = input[0].permute(1, 0, 2, 3).contiguous().view([nch, -1]).var(1, unbiased=False)
-        self.r_feature = torch.norm(module.running_var.data - var, 2) + torch.norm(
-            module.running_mean.data - mean, 2
-        )
-
-
-class InstanceMeanHook:
-    def __init__(self, module):
-        self.hook = module.register_forward_hook(self.hook_fn)
-
-    def hook_fn(self, module, input, output):
-        self.instance_mean = torch.mean(input[0], dim=[2, 3])
-
-
-bn_hooks = [DeepInversionHook(m) for m in teacher.modules() if isinstance(m, nn.BatchNorm2d)]
+bn_hooks = [DeepInversionFeatureHook(m) for m in teacher.modules() if isinstance(m, nn.BatchNorm2d)]
 
 
 def jsdiv(logits, targets, T=1.0):

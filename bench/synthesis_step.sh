@@ -39,15 +39,4 @@ for r in $(seq "$rounds"); do
 done
 args=()
 for v in "${!flags[@]}"; do args+=("${names[$v]}" "${times[$v]}"); done
-python3 - "$method" "$batch" "$flops" "${dfkd[*]}" "${args[@]}" <<'PY'
-import statistics, sys
-method, batch, flops, d, rest = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4], sys.argv[5:]
-med = lambda a: statistics.median(map(float, a.split()))
-g = lambda s: flops / s / 1e9
-d = med(d)
-print(f"{method} synthesis step, batch {batch}: {flops / 1e9:.0f} GFLOP")
-print(f"  {'dfkd':28}{d:7.3f} s  {g(d):6.1f} GFLOP/s")
-for name, times in zip(rest[::2], rest[1::2]):
-    t = med(times)
-    print(f"  {name:28}{t:7.3f} s  {g(t):6.1f} GFLOP/s  -> dfkd is {t / d:.2f}x faster")
-PY
+python3 bench/ratios.py "$method synthesis step, batch $batch" "$flops" "${dfkd[*]}" "${args[@]}"

@@ -433,6 +433,14 @@ fn inversion_composes_with_replays_and_is_refused_where_it_cannot_work() {
             "{summary}"
         );
     }
+    // The meta update retains what model inversion kept before its latest
+    // batch, in a run without a replay.
+    let meta = base.join("deepinversion-meta");
+    let mut a = tiny("deepinversion", &teacher, &meta, 2, 1);
+    a.extend(["--update".into(), "meta".into()]);
+    ok(&a);
+    let metrics = std::fs::read_to_string(meta.join("metrics.jsonl")).unwrap();
+    assert!(metrics.contains("meta_retention"), "{metrics}");
     // DeepDream needs no BatchNorm: it runs on the bundled LeNet-5.
     let lenet = common::repo().join("teachers/lenet5-mnist.safetensors");
     let lenet = lenet.to_str().unwrap();

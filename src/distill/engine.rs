@@ -28,7 +28,7 @@
 
 use super::config::Config;
 use super::parts::{Assembly, Parts};
-use super::replay::Replay;
+use super::replay::{replayed, Replay};
 use super::synth::Synthesizer;
 use super::update::StudentUpdate;
 use super::{Batch, Losses, Models};
@@ -41,6 +41,10 @@ use anyhow::{Context, Result};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use tch::Tensor;
+
+/// Part of a batch an update that retains draws from the synthesizer's
+/// kept batches, as the replays' memory (an eighth, officially).
+const KEPT_MEMORY_FRACTION: f64 = 0.125;
 
 /// The teacher of a run: the frozen classifier, the normalisation of its
 /// inputs, and where it came from (for messages).
@@ -84,6 +88,9 @@ pub struct Engine {
     pub epochs_done: usize,
     /// Up to 64 samples of the last novel batch, for the sample grid.
     last_novel: Option<Tensor>,
+    /// Memory samples per step from the synthesizer's kept batches, for an
+    /// update that retains in a run without a replay.
+    kept_memory: Option<i64>,
 }
 
 impl Engine {
@@ -118,6 +125,8 @@ impl Engine {
             .build_replay(&assembly)
             .with_context(|| format!("replay ({})", cfg.replay.kind))?;
         let update = parts.build_update()?;
+        let kept_memory = (parts.update.needs_memory && cfg.replay.kind == "none")
+            .then(|| replayed(KEPT_MEMORY_FRACTION, cfg.batch_size));
         Ok(Self {
             cfg,
             teacher,
@@ -129,6 +138,7 @@ impl Engine {
             update,
             epochs_done: 0,
             last_novel: None,
+            kept_memory,
         })
     }
 
@@ -172,7 +182,10 @@ impl Engine {
                 Some(b) => b,
                 None => self.synth.sample(self.cfg.batch_size)?,
             };
-            let memory = self.replay.sample(&models, log)?;
+            let memory = match (self.replay.sample(&models, log)?, self.kept_memory) {
+                (None, Some(n)) => self.synth.memory(n)?,
+                (memory, _) => memory,
+            };
             self.update.step(
                 &models,
                 &mut self.student_opt,

@@ -169,6 +169,11 @@ impl Shards {
         })
     }
 
+    /// Rows in shard `i`.
+    pub fn shard_rows(&self, i: usize) -> i64 {
+        self.shards[i].rows
+    }
+
     /// Every row of shard `i`, as [`Shards::rows`] returns them.
     pub fn shard(&self, i: usize) -> Result<Tensor> {
         let start = self.starts[i];
@@ -292,6 +297,21 @@ impl ImagePool {
         self.next = end;
         let x = if self.augment { crop_flip(&x, 4) } else { x };
         Ok(self.norm.apply(&x))
+    }
+
+    /// `n` images drawn uniformly from those kept before the latest batch,
+    /// augmented and normalised; none before a second batch is kept.
+    pub fn memory(&mut self, n: i64) -> Result<Option<Tensor>> {
+        let count = self.kept.count();
+        if count < 2 {
+            return Ok(None);
+        }
+        let older = self.kept.len() - self.kept.shard_rows(count - 1);
+        let picks =
+            Vec::<i64>::try_from(Tensor::randint(older, [n], tch::kind::INT64_CPU)).expect("int64");
+        let x = self.kept.rows(&picks)?;
+        let x = if self.augment { crop_flip(&x, 4) } else { x };
+        Ok(Some(self.norm.apply(&x)))
     }
 
     pub fn state(&self, prefix: &str) -> Vec<(String, Tensor)> {

@@ -11,7 +11,7 @@
 use super::config::Config;
 use super::replay::{bank, pool, vae, Replay};
 use super::synth::{cmi, generative, inversion, Synthesizer};
-use super::update::{joint, StudentUpdate};
+use super::update::{joint, meta, StudentUpdate};
 use crate::data::Normalization;
 use crate::nn::Model;
 use anyhow::{anyhow, bail, Result};
@@ -67,6 +67,13 @@ pub trait ReplaySpec: Serialize + DeserializeOwned + 'static {
 
 /// The settings of a student update.
 pub trait UpdateSpec: Serialize + DeserializeOwned + 'static {
+    fn check(&self) -> Result<()> {
+        Ok(())
+    }
+    /// It learns from memory samples as well as novel ones.
+    fn needs_memory(&self) -> bool {
+        false
+    }
     fn build(&self) -> Result<Box<dyn StudentUpdate>>;
 }
 
@@ -94,6 +101,7 @@ pub struct ReplayPlan {
 
 pub struct UpdatePlan {
     pub settings: toml::Table,
+    pub needs_memory: bool,
     build: Box<dyn Fn() -> Result<Box<dyn StudentUpdate>>>,
 }
 
@@ -159,11 +167,18 @@ pub const REPLAYS: &[Part<ReplayPlan>] = &[
     },
 ];
 
-pub const UPDATES: &[Part<UpdatePlan>] = &[Part {
-    name: "joint",
-    about: "one KD loss on the novel and the memory samples together",
-    read: read_update::<joint::JointConfig>,
-}];
+pub const UPDATES: &[Part<UpdatePlan>] = &[
+    Part {
+        name: "joint",
+        about: "one KD loss on the novel and the memory samples together",
+        read: read_update::<joint::JointConfig>,
+    },
+    Part {
+        name: "meta",
+        about: "learning to retain while acquiring: an inner step on the novel batch, retention on the memory batch at the stepped weights (exact, first-order or as released)",
+        read: read_update::<meta::MetaConfig>,
+    },
+];
 
 /// Reads `T` from a part's settings, refusing unknown keys.
 fn parse<T: DeserializeOwned>(t: &toml::Table) -> Result<T> {
@@ -198,8 +213,10 @@ fn read_replay<T: ReplaySpec>(t: &toml::Table) -> Result<ReplayPlan> {
 
 fn read_update<T: UpdateSpec>(t: &toml::Table) -> Result<UpdatePlan> {
     let spec: T = parse(t)?;
+    spec.check()?;
     Ok(UpdatePlan {
         settings: complete(&spec),
+        needs_memory: spec.needs_memory(),
         build: Box::new(move || spec.build()),
     })
 }
@@ -241,6 +258,11 @@ impl Parts {
         let u = &cfg.update.kind;
         let update = (update(u)?.read)(&cfg.update.settings)
             .map_err(|e| anyhow!("invalid configuration: update ({u}): {e:#}"))?;
+        if update.needs_memory && r == "none" && !synth.traits.keeps_samples {
+            bail!(
+                "--update {u} needs samples to retain: a replay (memory-bank, pool or vae), or a synthesizer that keeps its batches; {s} with --replay none gives none"
+            );
+        }
         if synth.traits.keeps_samples && replay.keeps_every_batch {
             bail!(
                 "--replay {r} cannot follow --synth {s}: {s} keeps every batch it synthesizes and the student already draws from all of them"

@@ -83,6 +83,9 @@ impl Output {
 /// The state of one forward pass, threaded through every layer.
 pub struct Ctx<'a> {
     pub train: bool,
+    /// In training mode, BatchNorm normalises with batch statistics and
+    /// updates its running ones unless this is set.
+    pub frozen_running_stats: bool,
     params: Option<&'a Params>,
     taps: &'a Taps,
     features: Option<Tensor>,
@@ -95,6 +98,7 @@ impl<'a> Ctx<'a> {
     pub fn new(train: bool, params: Option<&'a Params>, taps: &'a Taps) -> Self {
         Self {
             train,
+            frozen_running_stats: false,
             params,
             taps,
             features: None,

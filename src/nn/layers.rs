@@ -272,12 +272,14 @@ impl BatchNorm2d {
         if ctx.wants_bn_means() {
             ctx.record_bn_mean(instance_means(x));
         }
+        // Batch statistics without touching the running ones, when asked.
+        let running = !(ctx.train && ctx.frozen_running_stats);
         Tensor::batch_norm(
             x,
             self.weight.as_ref().map(|w| w.get(ctx)),
             self.bias.as_ref().map(|b| b.get(ctx)),
-            Some(&self.running_mean),
-            Some(&self.running_var),
+            running.then_some(&self.running_mean),
+            running.then_some(&self.running_var),
             ctx.train,
             self.momentum,
             self.eps,

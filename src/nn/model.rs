@@ -54,6 +54,17 @@ impl Model {
         ctx.finish(logits)
     }
 
+    /// Logits in training mode with `params` substituted, BatchNorm on batch
+    /// statistics but leaving its running statistics as they are (as a
+    /// meta-learning library's patched copy of the model does).
+    pub fn forward_inner(&self, x: &Tensor, params: &Params) -> Tensor {
+        let taps = Taps::none();
+        let mut ctx = Ctx::new(true, Some(params), &taps);
+        ctx.frozen_running_stats = true;
+        let logits = self.net.forward(x, &mut ctx);
+        ctx.finish(logits).logits
+    }
+
     pub fn parameters(&self) -> Vec<Tensor> {
         self.store.parameters()
     }

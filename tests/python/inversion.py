@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bench"))
 import st  # noqa: E402
+from official import DeepInversionFeatureHook, InstanceMeanHook  # noqa: E402
 from torch_models import ResNetCifar  # noqa: E402
 
 io, _ = st.load(sys.argv[1])
@@ -30,27 +31,6 @@ def model(prefix):
 teacher, student = model("teacher."), model("student.")
 x = io["x"].clone().requires_grad_()
 targets = io["targets"]
-
-
-class DeepInversionFeatureHook:  # NVlabs
-    def __init__(self, module):
-        self.hook = module.register_forward_hook(self.hook_fn)
-
-    def hook_fn(self, module, input, output):
-        nch = input[0].shape[1]
-        mean = input[0].mean([0, 2, 3])
-        var = input[0].permute(1, 0, 2, 3).contiguous().view([nch, -1]).var(1, unbiased=False)
-        self.r_feature = torch.norm(module.running_var.data - var, 2) + torch.norm(
-            module.running_mean.data - mean, 2
-        )
-
-
-class InstanceMeanHook:  # zju-vipa
-    def __init__(self, module):
-        self.hook = module.register_forward_hook(self.hook_fn)
-
-    def hook_fn(self, module, input, output):
-        self.instance_mean = torch.mean(input[0], dim=[2, 3])
 
 
 bns = [m for m in teacher.modules() if isinstance(m, nn.BatchNorm2d)]

@@ -402,6 +402,10 @@ impl Synthesizer for CmiSynth {
         Ok(Batch::new(self.pool.sample(n)?))
     }
 
+    fn memory(&mut self, n: i64) -> Result<Option<Tensor>> {
+        self.pool.memory(n)
+    }
+
     fn kept_bytes(&self) -> u64 {
         self.pool.bytes() + self.bank.bytes()
     }

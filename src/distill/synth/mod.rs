@@ -35,6 +35,13 @@ pub trait Synthesizer {
     /// `n` samples for a student step, without gradient.
     fn sample(&mut self, n: i64) -> Result<Batch>;
 
+    /// `n` samples of what it kept before its latest synthesis, if it keeps
+    /// any: the memory an update that retains learns from when the run has
+    /// no replay (the latest batch is what it acquires).
+    fn memory(&mut self, _n: i64) -> Result<Option<Tensor>> {
+        Ok(None)
+    }
+
     /// Bytes of what it keeps between syntheses (kept samples, features).
     fn kept_bytes(&self) -> u64 {
         0

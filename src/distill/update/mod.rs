@@ -1,6 +1,7 @@
 //! Student updates: how one student step uses novel and memory samples.
 
 pub mod joint;
+pub mod meta;
 
 use super::losses::KdLoss;
 use super::{Batch, Losses, Models};

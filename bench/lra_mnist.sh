@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# MNIST, bundled LeNet-5 teacher -> LeNet-5-half, 3 seeds of the meta update
+# ("Learning to Retain while Acquiring") in its exact and first-order forms,
+# with the memory bank (method lra, the paper's "Ours-1") and with the VAE
+# (lra-vae, "Ours-2"), each on its mnist-cpu preset (about 30 minutes of
+# this 2-core machine per run, the budget of the other methods' mnist-cpu
+# runs), accuracy on the MNIST test set after every epoch; then the report
+# beside the joint-update runs of MB-DFKD and PRE-DFKD made by
+# bench/mnist_cpu.sh in the same RUNS_DIR, if there. A run directory that
+# exists is resumed up to the preset's epochs.
+#   usage: bench/lra_mnist.sh [RUNS_DIR]   (default runs/mnist-cpu)
+set -euo pipefail
+source "$(dirname "$0")/../scripts/env.sh"
+cd "$root"
+dir=${1:-runs/mnist-cpu}
+dfkd=${DFKD:-./target/release/dfkd}
+teacher=teachers/lenet5-mnist.safetensors
+data=mnist:../shared/data/mnist
+variants=("lra exact lra" "lra first-order lra-first-order"
+    "lra-vae exact lra-vae" "lra-vae first-order lra-vae-first-order")
+for seed in 1 2 3; do
+    for v in "${variants[@]}"; do
+        read -r method order name <<<"$v"
+        out=$dir/$name-s$seed
+        epochs=$($dfkd distill --teacher $teacher --method "$method" --preset mnist-cpu --dry-run | sed -n 's/^epochs = //p')
+        if [ -f "$out/config.toml" ]; then
+            $dfkd distill --resume "$out" --epochs "$epochs" --val $data
+        else
+            $dfkd distill --teacher $teacher --method "$method" --preset mnist-cpu --seed "$seed" \
+                --set "update.order=\"$order\"" --set "method=\"$name\"" --val $data --out "$out"
+        fi
+    done
+done
+runs=()
+for v in "${variants[@]}"; do read -r _ _ name <<<"$v"; runs+=("$dir/$name"-s*); done
+for m in mb-dfkd pre-dfkd; do [ -d "$dir/$m-s1" ] && runs+=("$dir/$m"-s*); done
+$dfkd report "${runs[@]}" --plot "$dir/lra-curves.png"
