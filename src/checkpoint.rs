@@ -214,6 +214,30 @@ impl Checkpoint {
     }
 }
 
+/// The metadata of a safetensors file, reading its header only.
+pub fn read_metadata(path: &Path) -> Result<HashMap<String, String>> {
+    use std::io::Read;
+    let bad = || anyhow!("{}: not a safetensors file", path.display());
+    let mut f = std::fs::File::open(path).with_context(|| format!("{}", path.display()))?;
+    let mut len = [0u8; 8];
+    f.read_exact(&mut len).map_err(|_| bad())?;
+    let n = u64::from_le_bytes(len);
+    if n > 100_000_000 {
+        return Err(bad());
+    }
+    let mut header = vec![0u8; n as usize];
+    f.read_exact(&mut header).map_err(|_| bad())?;
+    let v: serde_json::Value = serde_json::from_slice(&header).map_err(|_| bad())?;
+    Ok(v.get("__metadata__")
+        .and_then(|m| m.as_object())
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
 /// Writes `bytes` to `path` so that a reader sees the old file or the new
 /// one, never a partial one: a temporary file beside it, synced, renamed.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {

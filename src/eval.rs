@@ -75,9 +75,45 @@ pub fn robust_summary(runs: &[Vec<f64>]) -> Option<RobustSummary> {
     })
 }
 
+/// How a run keeps what it learnt, over the second half of its epochs:
+/// the largest fall of accuracy below the best reached so far (from the
+/// first half on), and how far the last epoch is below the best.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Stability {
+    pub fall: f64,
+    pub best_minus_last: f64,
+}
+
+/// `acc[t]`: accuracy at epoch t. `None` without an epoch.
+pub fn stability(acc: &[f64]) -> Option<Stability> {
+    let last = *acc.last()?;
+    let half = acc.len() / 2;
+    let mut best = acc[..half].iter().copied().fold(f64::MIN, f64::max);
+    let mut fall = 0.0f64;
+    for &a in &acc[half..] {
+        best = best.max(a);
+        fall = fall.max(best - a);
+    }
+    Some(Stability {
+        fall,
+        best_minus_last: acc.iter().copied().fold(f64::MIN, f64::max) - last,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stability_measures_the_second_half_against_the_best_so_far() {
+        // Best 9 in the first half; in the second half the best so far is
+        // 9, then 10, and the deepest fall below it is 10 - 6.
+        let s = stability(&[1.0, 9.0, 3.0, 8.0, 10.0, 6.0, 7.0, 8.0]).unwrap();
+        assert_eq!((s.fall, s.best_minus_last), (4.0, 2.0));
+        let flat = stability(&[5.0]).unwrap();
+        assert_eq!((flat.fall, flat.best_minus_last), (0.0, 0.0));
+        assert!(stability(&[]).is_none());
+    }
 
     #[test]
     fn robust_summary_averages_runs_then_epochs() {

@@ -22,3 +22,11 @@ pub fn epoch_seed(seed: u64, epoch: usize) -> u64 {
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     (z ^ (z >> 31)) >> 1
 }
+
+/// Seeds the global generator for the `attempt`-th renewal of a collapsed
+/// synthesizer at epoch `epoch` (a fresh generator's weights), apart from
+/// every epoch's stream.
+pub fn seed_recovery(seed: u64, epoch: usize, attempt: usize) {
+    let salted = seed ^ 0x7265_636f_7665_7279; // "recovery"
+    tch::manual_seed(epoch_seed(salted, epoch * 64 + attempt) as i64);
+}

@@ -165,7 +165,13 @@ fn run_directory_holds_every_output() {
         ("lenet5-half", [1, 32, 32])
     );
     assert_eq!(meta.normalization.mean, [0.1307]);
-    // It evaluates like any checkpoint.
+    // It is the chosen epoch's student, and evaluates like any checkpoint.
+    let chosen = summary["chosen_epoch"].as_u64().unwrap() as usize;
+    assert!((1..=4).contains(&chosen));
+    assert_eq!(summary["chosen_by"], "agreement");
+    let chosen_accuracy = lines[chosen - 1]["val_accuracy"].as_f64().unwrap();
+    assert_eq!(summary["chosen_accuracy"].as_f64(), Some(chosen_accuracy));
+    assert_eq!(common::accuracy(&o), chosen_accuracy);
     let e = dfkd(&[
         "eval",
         "--model",
@@ -173,10 +179,17 @@ fn run_directory_holds_every_output() {
         "--data",
         &data_arg,
     ]);
+    assert_eq!(common::accuracy(&e), chosen_accuracy);
+    let checkpoint = format!("checkpoints/student-epoch-{chosen:04}.safetensors");
     assert_eq!(
-        common::accuracy(&e),
-        lines[3]["val_accuracy"].as_f64().unwrap()
+        tensors(&dir.join("student.safetensors")),
+        tensors(&dir.join(checkpoint))
     );
+    // Every epoch logs its agreement on the probe, and the choice so far.
+    for l in &lines {
+        assert!((0.0..=1.0).contains(&l["probe_agreement"].as_f64().unwrap()));
+        assert!(l["chosen_epoch"].as_u64().unwrap() <= l["epoch"].as_u64().unwrap());
+    }
 }
 
 #[test]
@@ -190,6 +203,17 @@ fn evaluation_data_never_reaches_the_distillation() {
     let with_tiny = base.join("with-tiny");
     run(&small("dafl", &with_tiny, &["--val", &tiny]));
     assert!(same_student(&without, &with_tiny));
+    // The data-free choice of the shipped student sees no real data either:
+    // the same epoch, the same bytes, the same last student.
+    let chosen = |dir: &Path| -> serde_json::Value {
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap())
+                .unwrap();
+        s["chosen_epoch"].clone()
+    };
+    assert_eq!(chosen(&without), chosen(&with_tiny));
+    let last = "checkpoints/student-epoch-0004.safetensors";
+    assert_eq!(tensors(&without.join(last)), tensors(&with_tiny.join(last)));
     if let Some(data) = common::shared_data("evaluation boundary (real MNIST)") {
         let with_real = base.join("with-real");
         run(&small(
@@ -198,6 +222,7 @@ fn evaluation_data_never_reaches_the_distillation() {
             &["--val", &format!("mnist:{}", data.join("mnist").display())],
         ));
         assert!(same_student(&without, &with_real));
+        assert_eq!(chosen(&without), chosen(&with_real));
     }
 }
 
@@ -459,14 +484,14 @@ fn bad_distillation_arguments_are_one_line_errors() {
     );
     fails(
         &dfkd(&["distill", "--teacher", &t]),
-        "--method is required for a new run (adi, cmi, dafl, deepdream, deepinversion, dfad, mb-dfkd, pre-dfad, pre-dfkd)",
+        "--method is required for a new run (adi, cmi, dafl, deepdream, deepinversion, dfad, lra, lra-vae, mb-dfkd, pre-dfad, pre-dfkd)",
     );
     // Part and method names are typed: clap refuses others and lists them.
     for (flag, bad, known) in [
         ("--method", "dream", "deepdream"),
         ("--synth", "dream", "deepinversion"),
         ("--replay", "tape", "memory-bank"),
-        ("--update", "meta", "joint"),
+        ("--update", "mega", "meta"),
     ] {
         let o = dfkd(&["distill", "--teacher", &t, flag, bad, "--dry-run"]);
         let err = stderr(&o);
@@ -616,7 +641,8 @@ fn report_gives_the_robustness_table_per_method() {
     let plot = base.join("curves.png");
     let mut args: Vec<String> = vec![
         "report".into(),
-        "--json".into(),
+        "--format".into(),
+        "json".into(),
         "--plot".into(),
         plot.display().to_string(),
     ];
@@ -642,14 +668,55 @@ fn report_gives_the_robustness_table_per_method() {
     assert!((rows[0]["mu"].as_f64().unwrap() - mu).abs() < 1e-9);
     assert!((rows[0]["var"].as_f64().unwrap() - var).abs() < 1e-9);
     assert_eq!(rows[0]["acc_max"].as_f64().unwrap(), max);
-    // The text table names both methods; runs without accuracy are refused.
-    let mut text: Vec<String> = vec!["report".into(), "--plot".into(), plot.display().to_string()];
-    text.extend(runs.iter().map(|r| r.display().to_string()));
-    let out = stdout(&run(&text));
-    assert!(
-        out.contains("dafl") && out.contains("dfad") && out.contains("sigma^2"),
-        "{out}"
-    );
+    // The stability columns (as bench/stability.py computes them) and the
+    // shipped student's accuracy, per run, averaged.
+    let stable = |acc: &[f64]| -> (f64, f64) {
+        let half = acc.len() / 2;
+        let mut best = acc[..half].iter().copied().fold(f64::MIN, f64::max);
+        let mut fall = 0.0f64;
+        for &x in &acc[half..] {
+            best = best.max(x);
+            fall = fall.max(best - x);
+        }
+        let peak = acc.iter().copied().fold(f64::MIN, f64::max);
+        (fall, peak - acc[acc.len() - 1])
+    };
+    let ((fa, la), (fb, lb)) = (stable(&a), stable(&b));
+    assert!((rows[0]["fall_mean"].as_f64().unwrap() - (fa + fb) / 2.0).abs() < 1e-9);
+    assert!((rows[0]["best_minus_last_mean"].as_f64().unwrap() - (la + lb) / 2.0).abs() < 1e-9);
+    let shipped = |dir: &Path, acc: &[f64]| {
+        let chosen = metric(dir, "chosen_epoch")
+            .last()
+            .unwrap()
+            .as_u64()
+            .unwrap();
+        acc[chosen as usize - 1]
+    };
+    let want = (shipped(&runs[0], &a) + shipped(&runs[1], &b)) / 2.0;
+    assert!((rows[0]["shipped_mean"].as_f64().unwrap() - want).abs() < 1e-9);
+    // Text and markdown tables name both methods; without --plot no file is
+    // written where the report runs.
+    let cwd = scratch("report-cwd");
+    for format in ["text", "markdown"] {
+        let o = Command::new(env!("CARGO_BIN_EXE_dfkd"))
+            .current_dir(&cwd)
+            .args(["report", "--format", format])
+            .args(&runs)
+            .output()
+            .unwrap();
+        let out = stdout(&o);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(
+            out.contains("dafl") && out.contains("dfad") && out.contains("sigma^2"),
+            "{out}"
+        );
+        assert!(
+            out.contains("shipped") && out.contains("best-last"),
+            "{out}"
+        );
+        assert_eq!(format == "markdown", out.starts_with("| method |"), "{out}");
+    }
+    assert_eq!(std::fs::read_dir(&cwd).unwrap().count(), 0);
     let blind = base.join("blind");
     run(&small("dafl", &blind, &["--epochs", "1"]));
     fails(
@@ -792,4 +859,40 @@ fn a_shortened_cosine_run_anneals_over_its_own_epochs() {
         let want = 2e-3 * (1.0 + (std::f64::consts::PI * t as f64 / 3.0).cos()) / 2.0;
         assert!((got - want).abs() < 1e-12, "epoch {t}: {got} vs {want}");
     }
+}
+
+#[test]
+fn a_run_that_diverges_stops_naming_the_epoch_and_resumes_with_a_changed_setting() {
+    // The student's rate jumps 1e30-fold at the second epoch.
+    let dir = scratch("diverge").join("run");
+    let blow_up = [
+        "--set",
+        "student_schedule={ kind = \"step\", milestones = [1], gamma = 1e30 }",
+    ];
+    let o = dfkd_owned(&small("dafl", &dir, &blow_up));
+    assert!(!o.status.success());
+    // The run's own lines, then one line of error.
+    let err = stderr(&o);
+    let last = err.lines().last().unwrap();
+    assert!(last.starts_with("error: epoch 2: "), "{err}");
+    assert!(
+        last.contains("is NaN") || last.contains("not finite"),
+        "{err}"
+    );
+    assert!(last.contains("keeps its 1 finished epochs"), "{err}");
+    assert_eq!(metric(&dir, "epoch").len(), 1);
+    // Continued from epoch 2 with a sane schedule, recorded in run.json.
+    run(&[
+        "distill".into(),
+        "--resume".into(),
+        dir.display().to_string(),
+        "--set".into(),
+        "student_schedule.gamma=0.1".into(),
+    ]);
+    assert_eq!(metric(&dir, "epoch").len(), 4);
+    let info = std::fs::read_to_string(dir.join("run.json")).unwrap();
+    assert!(
+        info.contains("from epoch 2: student_schedule.gamma=0.1"),
+        "{info}"
+    );
 }

@@ -11,6 +11,7 @@ use dfkd::distill::config::{self, Overrides};
 use dfkd::distill::engine::EpochRecord;
 use dfkd::distill::parts::{self, Part};
 use dfkd::distill::runner::{self, Observer, Options, Start, Started, TeacherFile};
+use dfkd::distill::select::Select;
 use dfkd::distill::{Choice, Losses};
 use indicatif::ProgressBar;
 use std::path::PathBuf;
@@ -84,7 +85,8 @@ pub struct Args {
     /// A TOML file of settings merged over the preset (see configs/).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Override one setting, e.g. --set synth.optim.lr=0.1 (repeatable).
+    /// Override one setting, e.g. --set synth.optim.lr=0.1 (repeatable; with
+    /// --resume, from the next epoch on).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub sets: Vec<String>,
     /// Epochs.
@@ -101,6 +103,11 @@ pub struct Args {
     /// Keep a student checkpoint every N epochs (the last one always).
     #[arg(long, value_name = "N")]
     pub save_every: Option<usize>,
+    /// The student to ship as student.safetensors: the last epoch's, or the
+    /// one of highest teacher-student agreement on synthetic probes taken
+    /// through the run (no real data) [default: agreement].
+    #[arg(long, value_enum)]
+    pub select: Option<Select>,
     /// Real data to report the student's accuracy on after each epoch (its
     /// test split). Never used for training.
     #[arg(long, value_name = "KIND:PATH")]
@@ -176,6 +183,7 @@ fn choice(a: &Args) -> Result<Choice> {
             batch_size: a.batch_size,
             seed: a.seed,
             save_every: a.save_every,
+            select: a.select,
         },
     })
 }
@@ -194,13 +202,12 @@ fn refuse_with_resume(a: &Args) -> Result<()> {
         ("--replay", a.replay.is_some()),
         ("--update", a.update.is_some()),
         ("--config", a.config.is_some()),
-        ("--set", !a.sets.is_empty()),
         ("--iters", a.iters.is_some()),
         ("--batch-size", a.batch_size.is_some()),
         ("--seed", a.seed.is_some()),
     ];
     if let Some((flag, _)) = set.iter().find(|(_, s)| *s) {
-        bail!("{flag} cannot change an existing run; --resume takes only --epochs, --val, --save-every and --teacher (if the file moved)");
+        bail!("{flag} cannot change an existing run; --resume takes only --epochs, --set, --val, --save-every, --select and --teacher (if the file moved)");
     }
     Ok(())
 }
@@ -215,6 +222,8 @@ fn options(a: &Args) -> Result<Options> {
                 teacher: a.teacher.clone(),
                 epochs: a.epochs,
                 save_every: a.save_every,
+                select: a.select,
+                sets: a.sets.clone(),
             }
         }
         None => {
@@ -315,6 +324,10 @@ impl Observer for Bars {
         ));
     }
 
+    fn note(&mut self, line: &str) {
+        self.print(&format!("note: {line}"));
+    }
+
     fn epoch(&mut self, r: &EpochRecord) {
         if r.val_accuracy.is_some() {
             self.last_accuracy = r.val_accuracy;
@@ -352,15 +365,25 @@ pub fn run(a: Args) -> Result<()> {
     let outcome = outcome?;
     let s = &outcome.summary;
     eprintln!(
-        "done: {} epochs in {:.0} s; student {}",
+        "done: {} epochs in {:.0} s; student {} (epoch {}: {})",
         s.epochs_done,
         s.wall_clock_s,
-        outcome.dir.join("student.safetensors").display()
+        outcome.dir.join("student.safetensors").display(),
+        s.chosen_epoch,
+        s.chosen_because
     );
-    if let (Some(best), Some(epoch), Some(mu)) = (s.best_accuracy, s.best_epoch, s.mean_accuracy) {
-        eprintln!("best accuracy {best:.2}% (epoch {epoch}), mean over epochs {mu:.2}%");
+    if let (Some(best), Some(epoch), Some(mu), Some(last)) = (
+        s.best_accuracy,
+        s.best_epoch,
+        s.mean_accuracy,
+        s.final_accuracy,
+    ) {
+        eprintln!(
+            "accuracy on the held-out data: best {best:.2}% (epoch {epoch}), last {last:.2}%, mean over epochs {mu:.2}%"
+        );
     }
-    if let Some(acc) = outcome.records.last().and_then(|r| r.val_accuracy) {
+    // The shipped student's accuracy, last, for scripts.
+    if let Some(acc) = s.chosen_accuracy {
         println!("accuracy={acc:.2}");
     }
     Ok(())

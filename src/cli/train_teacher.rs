@@ -103,9 +103,11 @@ fn restore(path: &Path, trainer: &mut Trainer, settings: &[(&str, String)]) -> R
         .with_context(|| format!("{file}"))
 }
 
-/// Draws the progress and saves the resume state after every epoch.
+/// Draws the progress of the whole training (its time left included) and
+/// saves the resume state after every epoch.
 struct Progress {
-    bar: Option<ProgressBar>,
+    /// The bar, and the epoch (0-based) this session started at.
+    bar: Option<(ProgressBar, usize)>,
     epochs: usize,
     state_path: PathBuf,
     settings: Vec<(&'static str, String)>,
@@ -113,31 +115,35 @@ struct Progress {
 
 impl Observer for Progress {
     fn batch(&mut self, epoch: usize, batch: usize, batches: usize, loss: f64) {
-        let bar = self.bar.get_or_insert_with(|| {
-            progress::bar(
-                batches as u64,
-                format!("epoch {}/{}", epoch + 1, self.epochs),
-            )
+        let epochs = self.epochs;
+        let (bar, first) = self.bar.get_or_insert_with(|| {
+            let remaining = (epochs - epoch) * batches;
+            (progress::bar(remaining as u64, "training".into()), epoch)
         });
-        bar.set_position(batch as u64 + 1);
-        bar.set_message(format!("loss {loss:.4}"));
+        bar.set_position(((epoch - *first) * batches + batch + 1) as u64);
+        bar.set_message(format!("epoch {}/{epochs} loss {loss:.4}", epoch + 1));
     }
 
     fn epoch(&mut self, log: &EpochLog, trainer: &Trainer) -> Result<()> {
         save_state(&self.state_path, trainer, &self.settings)?;
-        if let Some(bar) = self.bar.take() {
-            bar.finish_and_clear();
-        }
         let acc = log
             .test_accuracy
             .map_or(String::new(), |a| format!("  test accuracy {a:.2}%"));
-        eprintln!(
+        let line = format!(
             "epoch {}/{}  loss {:.4}{acc}  ({:.1} s)",
             log.epoch + 1,
             self.epochs,
             log.loss,
             log.seconds
         );
+        match &self.bar {
+            Some((bar, _)) if log.epoch + 1 < self.epochs => bar.suspend(|| eprintln!("{line}")),
+            Some((bar, _)) => {
+                bar.finish_and_clear();
+                eprintln!("{line}");
+            }
+            None => eprintln!("{line}"),
+        }
         Ok(())
     }
 }

@@ -96,6 +96,13 @@ pub struct Config {
     pub replay: PartConfig,
     #[serde(default = "joint")]
     pub update: PartConfig,
+    /// The student the run ships: the last epoch's, or the one a data-free
+    /// signal chooses (see select.rs).
+    #[serde(default)]
+    pub select: super::select::Select,
+    /// What the run does when its synthesizer collapses (see collapse.rs).
+    #[serde(default)]
+    pub collapse: super::collapse::CollapseConfig,
 }
 
 /// The method names of the built-in presets, in order.
@@ -175,6 +182,7 @@ pub struct Overrides {
     pub batch_size: Option<i64>,
     pub seed: Option<u64>,
     pub save_every: Option<usize>,
+    pub select: Option<super::select::Select>,
 }
 
 /// Chooses the parts of a run and tunes its values before it starts.
@@ -240,6 +248,7 @@ impl Choice {
         cfg.batch_size = o.batch_size.unwrap_or(cfg.batch_size);
         cfg.seed = o.seed.unwrap_or(cfg.seed);
         cfg.save_every = o.save_every.unwrap_or(cfg.save_every);
+        cfg.select = o.select.unwrap_or(cfg.select);
         cfg.normalized()
     }
 }
@@ -304,6 +313,19 @@ fn set(v: &mut toml::Value, assignment: &str) -> Result<()> {
 }
 
 impl Config {
+    /// This config with `key.path=value` assignments applied, checked (a
+    /// resumed run continuing with a changed setting).
+    pub fn with_sets(&self, sets: &[String]) -> Result<Self> {
+        let mut v = toml::Value::try_from(self).expect("a config serialises");
+        for s in sets {
+            set(&mut v, s)?;
+        }
+        let cfg: Config = v
+            .try_into()
+            .map_err(|e: toml::de::Error| anyhow!("invalid configuration: {}", e.message()))?;
+        cfg.normalized()
+    }
+
     /// Checks every setting, including each part's and how the parts pair.
     pub fn validate(&self) -> Result<()> {
         self.read_parts().map(|_| ())

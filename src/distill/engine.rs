@@ -26,12 +26,13 @@
 //! feed(Box::new(GenerativeSynth::new(&g, [1, 32, 32], 8)));
 //! ```
 
+use super::collapse::Remedy;
 use super::config::Config;
 use super::parts::{Assembly, Parts};
 use super::replay::{replayed, Replay};
 use super::synth::Synthesizer;
 use super::update::StudentUpdate;
-use super::{Batch, Losses, Models};
+use super::{select, Batch, Losses, Models};
 use crate::data::Normalization;
 use crate::nn::{zoo, Model};
 use crate::optim::Optimizer;
@@ -66,6 +67,18 @@ pub struct EpochRecord {
     pub seconds: f64,
     /// Seconds of distillation since the run started, across resumes.
     pub wall_clock: f64,
+    /// The student's top-1 agreement with the teacher on the selection
+    /// probe, and the epoch chosen so far (see select.rs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe_agreement: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chosen_epoch: Option<usize>,
+    /// The teacher's entropy on the epoch's last novel batch, as a fraction
+    /// of ln(classes), and what a collapse led to (see collapse.rs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teacher_entropy: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collapse: Option<String>,
     /// Bytes held by the replay at the end of the epoch.
     pub replay_bytes: u64,
     /// Bytes the synthesizer keeps (model inversion's image pool, CMI's
@@ -86,7 +99,8 @@ pub struct Engine {
     update: Box<dyn StudentUpdate>,
     /// Epochs completed.
     pub epochs_done: usize,
-    /// Up to 64 samples of the last novel batch, for the sample grid.
+    /// Up to 256 samples of the last novel batch, for the sample grid and
+    /// the selection probe.
     last_novel: Option<Tensor>,
     /// Memory samples per step from the synthesizer's kept batches, for an
     /// update that retains in a run without a replay.
@@ -195,7 +209,11 @@ impl Engine {
                 log,
             )?;
             self.replay.observe(&models, &novel.x, step, log)?;
-            self.last_novel = Some(novel.x.narrow(0, 0, novel.x.size()[0].min(64)));
+            self.last_novel = Some(
+                novel
+                    .x
+                    .narrow(0, 0, novel.x.size()[0].min(select::SNAPSHOT)),
+            );
         }
         if !plan.synthesize_first {
             self.synth.synthesize(&models, log)?;
@@ -209,6 +227,11 @@ impl Engine {
 
     pub fn kept_bytes(&self) -> u64 {
         self.synth.kept_bytes()
+    }
+
+    /// Renews the synthesizer after a collapse; what it did, if anything.
+    pub fn recover(&mut self, remedy: Remedy, damp: f64) -> Option<String> {
+        self.synth.recover(remedy, damp)
     }
 
     pub fn last_samples(&self) -> Option<&Tensor> {

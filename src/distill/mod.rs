@@ -1,6 +1,7 @@
 //! Data-free distillation: a run alternates synthesis and student training,
 //! assembled from a synthesizer, a replay and a student update.
 
+pub mod collapse;
 pub mod config;
 pub mod engine;
 pub mod kept;
@@ -10,6 +11,7 @@ pub mod replay;
 pub mod run_dir;
 pub mod runner;
 pub mod schedule;
+pub mod select;
 pub mod synth;
 pub mod update;
 pub mod views;

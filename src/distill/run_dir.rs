@@ -7,7 +7,7 @@
 //! RUN/state.safetensors           resume state after the last finished epoch
 //! RUN/metrics.jsonl               one JSON object per epoch
 //! RUN/summary.json                the run at a glance (rewritten every epoch)
-//! RUN/student.safetensors         the latest student
+//! RUN/student.safetensors         the student shipped (the chosen epoch's)
 //! RUN/checkpoints/student-epoch-NNNN.safetensors
 //! RUN/accuracy.png, losses.png, samples.png
 //! RUN/samples/                    kept samples, as shards (see kept.rs)
@@ -47,6 +47,9 @@ pub struct RunInfo {
     pub teacher_mean: Option<Vec<f64>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub teacher_std: Option<Vec<f64>>,
+    /// Settings changed on resume, in order ("from epoch 7: synth.optim.lr=0.01").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<String>,
 }
 
 /// The run at a glance.
@@ -65,6 +68,20 @@ pub struct Summary {
     pub final_accuracy: Option<f64>,
     pub best_accuracy: Option<f64>,
     pub best_epoch: Option<usize>,
+    /// The epoch whose student is shipped as student.safetensors, how it
+    /// was chosen and why, and its accuracy when the run has held-out data
+    /// (which the choice never sees).
+    #[serde(default)]
+    pub chosen_epoch: usize,
+    #[serde(default)]
+    pub chosen_by: String,
+    #[serde(default)]
+    pub chosen_because: String,
+    #[serde(default)]
+    pub chosen_accuracy: Option<f64>,
+    /// Collapses of the synthesizer and what was done (see collapse.rs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub collapses: Vec<String>,
     /// Mean and variance of this run's accuracy over its epochs.
     pub mean_accuracy: Option<f64>,
     pub var_accuracy: Option<f64>,
@@ -186,9 +203,33 @@ impl RunDir {
         )
     }
 
+    /// Epochs committed, read from the state file's header alone (so a run
+    /// in progress can be looked at without loading its state).
+    pub fn committed_epochs(&self) -> Result<usize> {
+        let p = self.file("state.safetensors");
+        if !p.exists() {
+            return Ok(0);
+        }
+        let meta = checkpoint::read_metadata(&p)?;
+        meta.get("epochs_done")
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| anyhow!("{}: metadata lacks 'epochs_done'", p.display()))
+    }
+
     /// The metrics of the first `epochs` epochs; later lines (an epoch that
-    /// was not committed) are dropped from the file.
+    /// was not committed) are dropped from the file, for a resume.
     pub fn committed_metrics(&self, epochs: usize) -> Result<Vec<EpochRecord>> {
+        let records = self.read_metrics(epochs)?;
+        let kept: String = records
+            .iter()
+            .map(|r| serde_json::to_string(r).expect("record serialises") + "\n")
+            .collect();
+        write_atomic(&self.file("metrics.jsonl"), kept.as_bytes())?;
+        Ok(records)
+    }
+
+    /// The metrics of the first `epochs` epochs, leaving the file as it is.
+    pub fn read_metrics(&self, epochs: usize) -> Result<Vec<EpochRecord>> {
         let p = self.file("metrics.jsonl");
         let text = match std::fs::read_to_string(&p) {
             Ok(t) => t,
@@ -215,11 +256,6 @@ impl RunDir {
                 records.len()
             );
         }
-        let kept: String = records
-            .iter()
-            .map(|r| serde_json::to_string(r).expect("record serialises") + "\n")
-            .collect();
-        write_atomic(&p, kept.as_bytes())?;
         Ok(records)
     }
 
@@ -235,11 +271,13 @@ impl RunDir {
         f.sync_all().with_context(|| format!("{}", p.display()))
     }
 
-    /// Writes the student of epoch `epoch` (1-based): always as the latest,
-    /// and as a numbered checkpoint when `keep` says so.
+    /// Writes the student of epoch `epoch` (1-based) as a numbered
+    /// checkpoint when `keep` says so, and `shipped` (the chosen student) as
+    /// student.safetensors.
     pub fn save_student(
         &self,
         model: &Model,
+        shipped: &Model,
         meta: &ModelMeta,
         epoch: usize,
         keep: bool,
@@ -250,7 +288,7 @@ impl RunDir {
                 .join(format!("checkpoints/student-epoch-{epoch:04}.safetensors"));
             checkpoint::save_model(&p, model, meta)?;
         }
-        checkpoint::save_model(&self.file("student.safetensors"), model, meta)
+        checkpoint::save_model(&self.file("student.safetensors"), shipped, meta)
     }
 
     pub fn write_summary(&self, summary: &Summary) -> Result<()> {

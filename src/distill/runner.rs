@@ -4,17 +4,21 @@
 //! after each epoch, the checkpoints, metrics, pictures, summary and resume
 //! state. The command line is a thin layer over [`distill`].
 
+use super::collapse;
 use super::config::{Choice, Config};
 use super::engine::{Engine, EpochRecord, Teacher};
 use super::run_dir::{digest, RunDir, RunInfo, Summary};
+use super::select::{Chooser, Select};
 use super::Losses;
 use crate::checkpoint::{self, ModelMeta};
 use crate::data::{DataSpec, Dataset, Normalization, Split};
 use crate::eval::{robust_summary, Evaluator, HeldOut};
 use crate::report::{grid, plot};
+use crate::seed;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+use tch::Tensor;
 
 /// A teacher checkpoint, with what the file may not say about itself (a
 /// PyTorch state dict has no architecture or normalisation).
@@ -37,12 +41,16 @@ pub enum Start {
         out: Option<PathBuf>,
     },
     /// The run in `dir`, continued where it stopped; `epochs` may extend it,
-    /// `teacher` finds a teacher file that moved.
+    /// `teacher` finds a teacher file that moved, `sets` change settings
+    /// from here on (after a run stopped on a non-finite loss, say; the
+    /// change is recorded in run.json).
     Resume {
         dir: PathBuf,
         teacher: Option<PathBuf>,
         epochs: Option<usize>,
         save_every: Option<usize>,
+        select: Option<Select>,
+        sets: Vec<String>,
     },
 }
 
@@ -69,6 +77,8 @@ pub trait Observer {
     fn started(&mut self, _run: &Started) {}
     fn iteration(&mut self, _epoch: usize, _iteration: usize, _losses: &Losses) {}
     fn epoch(&mut self, _record: &EpochRecord) {}
+    /// Something the user should hear of (a collapse and its remedy).
+    fn note(&mut self, _line: &str) {}
 }
 
 impl Observer for () {}
@@ -149,13 +159,21 @@ pub fn distill(opts: &Options, observer: &mut dyn Observer) -> Result<Outcome> {
             teacher,
             epochs,
             save_every,
+            select,
+            sets,
         } => {
             let dir = RunDir::open(dir)?;
-            let mut cfg = dir.read_config()?;
+            let mut cfg = dir.read_config()?.with_sets(sets)?;
             cfg.epochs = epochs.unwrap_or(cfg.epochs);
             cfg.save_every = save_every.unwrap_or(cfg.save_every);
+            cfg.select = select.unwrap_or(cfg.select);
             cfg.validate()?;
-            let info = dir.read_info()?;
+            let mut info = dir.read_info()?;
+            if !sets.is_empty() {
+                let from = dir.committed_epochs()? + 1;
+                info.changes
+                    .push(format!("from epoch {from}: {}", sets.join(" ")));
+            }
             let path = teacher.clone().unwrap_or(info.teacher.clone());
             if file_digest(&path)? != info.teacher_digest {
                 bail!(
@@ -207,6 +225,7 @@ pub fn distill(opts: &Options, observer: &mut dyn Observer) -> Result<Outcome> {
                 teacher_input: teacher.input,
                 teacher_mean: norm.map(|n| n.mean.clone()),
                 teacher_std: norm.map(|n| n.std.clone()),
+                changes: Vec::new(),
             };
             (Target::New(out), cfg, loaded, info, given_val)
         }
@@ -242,7 +261,8 @@ pub fn distill(opts: &Options, observer: &mut dyn Observer) -> Result<Outcome> {
         normalization: norm,
         dataset,
     };
-    let wall_clock = restore(&mut engine, &dir)?;
+    let mut chooser = Chooser::new(&engine.student)?;
+    let (wall_clock, rollbacks) = restore(&mut engine, &mut chooser, &dir)?;
     observer.started(&Started {
         resumed,
         cfg: &engine.cfg,
@@ -253,6 +273,7 @@ pub fn distill(opts: &Options, observer: &mut dyn Observer) -> Result<Outcome> {
     });
     let records = run(
         &mut engine,
+        &mut chooser,
         &dir,
         RunContext {
             student_meta,
@@ -260,6 +281,7 @@ pub fn distill(opts: &Options, observer: &mut dyn Observer) -> Result<Outcome> {
             teacher_accuracy,
             observer,
             wall_clock,
+            rollbacks,
         },
     )?;
     let summary = dir.read_summary()?;
@@ -303,29 +325,46 @@ pub struct RunContext<'a> {
     pub evaluator: Option<&'a mut dyn Evaluator>,
     pub teacher_accuracy: Option<f64>,
     pub observer: &'a mut dyn Observer,
-    /// Seconds of distillation before this session (from [`restore`]).
+    /// Seconds of distillation before this session, and roll-backs after
+    /// collapses so far (from [`restore`]).
     pub wall_clock: f64,
+    pub rollbacks: usize,
 }
 
-/// Restores `engine` from the directory's committed state, if there is one.
-/// Returns the seconds of distillation done so far.
-pub fn restore(engine: &mut Engine, dir: &RunDir) -> Result<f64> {
+/// Restores `engine` and `chooser` from the directory's committed state, if
+/// there is one. Returns the seconds of distillation done so far and the
+/// roll-backs made.
+pub fn restore(engine: &mut Engine, chooser: &mut Chooser, dir: &RunDir) -> Result<(f64, usize)> {
     match dir.read_state()? {
         Some(s) => {
+            let context = || format!("{}: resume state", dir.path.display());
             engine
                 .load_state(&s.tensors, s.epochs_done)
-                .with_context(|| format!("{}: resume state", dir.path.display()))?;
-            Ok(s.wall_clock)
+                .with_context(context)?;
+            chooser.load_state(&s.tensors).with_context(context)?;
+            let rollbacks = s
+                .tensors
+                .get("run/rollbacks")
+                .map_or(0, |t| t.int64_value(&[]));
+            Ok((s.wall_clock, rollbacks as usize))
         }
-        None => Ok(0.0),
+        None => Ok((0.0, 0)),
     }
 }
 
 /// Runs the engine's remaining epochs (after [`restore`], if resuming).
 /// Returns every epoch's record.
-pub fn run(engine: &mut Engine, dir: &RunDir, mut ctx: RunContext) -> Result<Vec<EpochRecord>> {
+pub fn run(
+    engine: &mut Engine,
+    chooser: &mut Chooser,
+    dir: &RunDir,
+    mut ctx: RunContext,
+) -> Result<Vec<EpochRecord>> {
     let mut records = dir.committed_metrics(engine.epochs_done)?;
     let mut wall = ctx.wall_clock;
+    // Roll-backs after collapses so far (kept in the state file).
+    let mut rollbacks = ctx.rollbacks;
+    let mut rolled_back: Option<String> = None;
     let teacher_path = dir.read_info()?.teacher;
     while engine.epochs_done < engine.cfg.epochs {
         let epoch = engine.epochs_done + 1;
@@ -333,12 +372,45 @@ pub fn run(engine: &mut Engine, dir: &RunDir, mut ctx: RunContext) -> Result<Vec
         let start = Instant::now();
         let (losses, lr) = engine.run_epoch(&mut |i, l| observer.iteration(epoch, i, l))?;
         let seconds = start.elapsed().as_secs_f64();
+        check_finite(engine, &losses, epoch, dir)?;
         wall += seconds;
+        let entropy = engine
+            .last_samples()
+            .map(|x| collapse::teacher_entropy(&engine.teacher, x));
+        let mut note = rolled_back.take();
+        let limit = engine.cfg.collapse.clone();
+        if let Some(h) = entropy.filter(|h| *h >= limit.entropy) {
+            let what = format!(
+                "epoch {epoch}: the synthesizer collapsed: the teacher's entropy on its samples is {:.2} of the largest, they no longer teach",
+                h
+            );
+            if epoch > 1 && rollbacks < limit.limit {
+                // Back to the last committed (good) epoch, renewed.
+                restore(engine, chooser, dir)?;
+                seed::seed_recovery(engine.cfg.seed, epoch, rollbacks);
+                if let Some(did) = engine.recover(limit.remedy, limit.damp) {
+                    rollbacks += 1;
+                    let event = format!("{what}; rolled back to epoch {} with {did}", epoch - 1);
+                    ctx.observer.note(&event);
+                    rolled_back = Some(event);
+                    continue;
+                }
+            }
+            ctx.observer.note(&what);
+            note = Some(note.map_or(what.clone(), |n| format!("{n}; then {what}")));
+        }
+        let verdict = engine
+            .last_samples()
+            .map(|x| chooser.observe(epoch, &engine.teacher, &engine.student, x));
         let val_accuracy = ctx.evaluator.as_mut().map(|e| e.accuracy(&engine.student));
         let record = EpochRecord {
             epoch,
             losses: losses.means(),
             val_accuracy,
+            probe_agreement: verdict.map(|v| v.score.agreement),
+            chosen_epoch: verdict.map(|v| v.chosen_epoch),
+            teacher_entropy: entropy,
+            collapse: note,
             seconds,
             wall_clock: wall,
             replay_bytes: engine.replay_bytes(),
@@ -350,13 +422,21 @@ pub fn run(engine: &mut Engine, dir: &RunDir, mut ctx: RunContext) -> Result<Vec
         // The state file commits the epoch: metrics lines beyond it are
         // dropped on resume, and the summary and pictures, written after it,
         // never describe an epoch that is not committed.
-        dir.save_student(&engine.student, &ctx.student_meta, epoch, keep)?;
+        let shipped = match engine.cfg.select {
+            Select::Agreement if verdict.is_some() => chooser.champion(),
+            _ => &engine.student,
+        };
+        dir.save_student(&engine.student, shipped, &ctx.student_meta, epoch, keep)?;
         dir.append_metrics(&record)?;
         records.push(record.clone());
-        dir.write_state(&engine.state(), engine.epochs_done, wall)?;
+        let mut state = engine.state();
+        state.extend(chooser.state());
+        state.push(("run/rollbacks".into(), Tensor::from(rollbacks as i64)));
+        dir.write_state(&state, engine.epochs_done, wall)?;
         write_pictures(engine, dir, &records, &ctx.student_meta)?;
         dir.write_summary(&summarize(
             engine,
+            chooser,
             &records,
             ctx.teacher_accuracy,
             &teacher_path,
@@ -364,6 +444,31 @@ pub fn run(engine: &mut Engine, dir: &RunDir, mut ctx: RunContext) -> Result<Vec
         ctx.observer.epoch(&record);
     }
     Ok(records)
+}
+
+/// Stops a run whose losses or student weights stopped being finite, before
+/// the epoch is committed: every finished epoch stays, and a resume can
+/// continue from the last of them with a changed setting.
+fn check_finite(engine: &Engine, losses: &Losses, epoch: usize, dir: &RunDir) -> Result<()> {
+    let bad_loss = losses.means().into_iter().find(|(_, v)| !v.is_finite());
+    let bad_weight = || {
+        engine
+            .student
+            .store
+            .named_parameters()
+            .into_iter()
+            .find(|(_, t)| t.isfinite().all().int64_value(&[]) == 0)
+    };
+    let what = match (bad_loss, bad_weight()) {
+        (Some((name, v)), _) => format!("loss '{name}' is {v}"),
+        (None, Some((name, _))) => format!("student weight '{name}' is not finite"),
+        (None, None) => return Ok(()),
+    };
+    bail!(
+        "epoch {epoch}: {what}; the run stopped and keeps its {} finished epochs (continue with `dfkd distill --resume {} --set KEY=VALUE`, e.g. a lower rate)",
+        epoch - 1,
+        dir.path.display()
+    )
 }
 
 fn write_pictures(
@@ -418,6 +523,7 @@ fn write_pictures(
 
 fn summarize(
     engine: &Engine,
+    chooser: &Chooser,
     records: &[EpochRecord],
     teacher_accuracy: Option<f64>,
     teacher: &Path,
@@ -432,6 +538,25 @@ fn summarize(
             _ => Some((a, e)),
         });
     let cfg = &engine.cfg;
+    let last = records.len();
+    // The last epoch was scored on the probe as it is now, as the champion is.
+    let last_agreement = records.last().and_then(|r| r.probe_agreement);
+    let (chosen_epoch, chosen_by, chosen_because) = match (cfg.select, chooser.standing()) {
+        (Select::Agreement, Some(score)) => {
+            let epoch = chooser.chosen_epoch();
+            (
+                epoch,
+                "agreement",
+                format!(
+                    "highest top-1 agreement with the teacher on {} synthetic probe samples from epochs 1, 2, 4, ...: {:.2} % (the last epoch: {:.2} %)",
+                    chooser.probe_size(),
+                    score.agreement * 100.0,
+                    last_agreement.unwrap_or(f64::NAN) * 100.0
+                ),
+            )
+        }
+        _ => (last, "last", "the last epoch (--select last)".to_string()),
+    };
     Summary {
         method: cfg.method.clone(),
         preset: cfg.preset.clone(),
@@ -446,6 +571,13 @@ fn summarize(
         final_accuracy: acc.last().copied(),
         best_accuracy: best.map(|b| b.0),
         best_epoch: best.map(|b| b.1),
+        chosen_epoch,
+        chosen_by: chosen_by.to_string(),
+        chosen_because,
+        chosen_accuracy: records
+            .get(chosen_epoch.wrapping_sub(1))
+            .and_then(|r| r.val_accuracy),
+        collapses: records.iter().filter_map(|r| r.collapse.clone()).collect(),
         mean_accuracy: robust.map(|r| r.mu),
         var_accuracy: robust.map(|r| r.var),
         replay_bytes_max: records.iter().map(|r| r.replay_bytes).max().unwrap_or(0),

@@ -151,7 +151,9 @@ impl VaeReplay {
         Ok(Self {
             cfg: cfg.clone(),
             latent,
-            memory,
+            // The latent tuning takes the variance of the codes over the
+            // batch: it needs two at least (tiny batches would replay one).
+            memory: memory.max(2),
             novel: (batch_size / 2).max(1),
             opt_decoder: opt.build(decoder.store.parameters()),
             opt_encoder: opt.build(encoder.store.parameters()),

@@ -8,6 +8,7 @@
 //! weights and the plan in the config choose.
 
 use super::{Plan, Synthesizer};
+use crate::distill::collapse::Remedy;
 use crate::distill::parts::{Assembly, SynthSpec, SynthTraits};
 use crate::distill::schedule::Schedule;
 use crate::distill::{losses, Batch, Losses, Models};
@@ -100,6 +101,8 @@ pub struct GenerativeSynth {
     pub generator: Generator,
     opt: Optimizer,
     batch_size: i64,
+    /// Scale of the generator's rate (below 1 after a damped recovery).
+    rate_scale: f64,
 }
 
 impl GenerativeSynth {
@@ -112,6 +115,7 @@ impl GenerativeSynth {
             generator,
             opt,
             batch_size,
+            rate_scale: 1.0,
         }
     }
 }
@@ -125,7 +129,7 @@ impl Synthesizer for GenerativeSynth {
     }
 
     fn begin_epoch(&mut self, epoch: usize, epochs: usize) {
-        self.opt.lr = self.cfg.schedule.lr(self.cfg.optim.lr(), epoch, epochs);
+        self.opt.lr = self.cfg.schedule.lr(self.cfg.optim.lr(), epoch, epochs) * self.rate_scale;
     }
 
     fn synthesize(&mut self, m: &Models, log: &mut Losses) -> Result<Option<Batch>> {
@@ -188,14 +192,51 @@ impl Synthesizer for GenerativeSynth {
         })))
     }
 
+    fn recover(&mut self, remedy: Remedy, damp: f64) -> Option<String> {
+        match remedy {
+            Remedy::None => None,
+            Remedy::Fresh => {
+                let fresh = Generator::new(&self.cfg.generator, self.generator.image);
+                tch::no_grad(|| {
+                    for (dst, src) in self
+                        .generator
+                        .store
+                        .entries()
+                        .iter()
+                        .zip(fresh.store.entries())
+                    {
+                        dst.tensor.shallow_clone().copy_(&src.tensor);
+                    }
+                });
+                self.opt = self.cfg.optim.build(self.generator.store.parameters());
+                Some("a fresh generator (re-initialised, its optimiser reset)".into())
+            }
+            Remedy::Damped => {
+                self.rate_scale *= damp;
+                Some(format!(
+                    "a damped generator (its rate scaled by {damp}, now x{})",
+                    self.rate_scale
+                ))
+            }
+        }
+    }
+
     fn state(&self) -> Vec<(String, Tensor)> {
         let mut out = state::prefixed("generator", &self.generator.store);
         out.extend(state::optimizer("generator_optim", &self.opt));
+        out.push((
+            "generator_rate_scale".into(),
+            Tensor::from_slice(&[self.rate_scale]),
+        ));
         out
     }
 
     fn load_state(&mut self, s: &HashMap<String, Tensor>) -> Result<()> {
         state::load_store("generator", &self.generator.store, s)?;
+        // Runs saved before damped recoveries existed have no scale: 1.
+        self.rate_scale = s
+            .get("generator_rate_scale")
+            .map_or(1.0, |t| t.double_value(&[0]));
         state::load_optimizer("generator_optim", &mut self.opt, s)
     }
 }

@@ -10,6 +10,7 @@ pub mod cmi;
 pub mod generative;
 pub mod inversion;
 
+use super::collapse::Remedy;
 use super::{Batch, Losses, Models};
 use anyhow::Result;
 use std::collections::HashMap;
@@ -45,6 +46,13 @@ pub trait Synthesizer {
     /// Bytes of what it keeps between syntheses (kept samples, features).
     fn kept_bytes(&self) -> u64 {
         0
+    }
+
+    /// Renews the synthesizer after a collapse (see collapse.rs): `fresh`
+    /// re-initialises it, `damped` scales its rate by `damp` from then on.
+    /// Says what it did; None when it has nothing to renew.
+    fn recover(&mut self, _remedy: Remedy, _damp: f64) -> Option<String> {
+        None
     }
 
     /// Tensors to save for resuming (weights, buffers, optimizer state).

@@ -78,7 +78,7 @@ impl Default for MetaConfig {
 
 impl UpdateSpec for MetaConfig {
     fn check(&self) -> Result<()> {
-        if !(self.inner_lr > 0.0) || self.inner_weight_decay < 0.0 {
+        if self.inner_lr.is_nan() || self.inner_lr <= 0.0 || self.inner_weight_decay < 0.0 {
             bail!("inner_lr must be positive and inner_weight_decay not negative");
         }
         Ok(())

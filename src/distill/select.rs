@@ -1,0 +1,286 @@
+//! Choosing the student to ship without real data.
+//!
+//! A user of data-free distillation has no validation set, so the usual
+//! pick, the epoch of best test accuracy, is out of reach (PRE-DFKD's
+//! argument). The signal here uses only the teacher, the student and
+//! synthetic samples: a *probe* of synthetic samples taken at several
+//! points of the run, the last novel batch the student learnt from at
+//! epochs 1, 2, 4, 8, ... (so it covers early and late states of the
+//! synthesizer, up to 256 samples each), labelled by the teacher. A
+//! student's score is its top-1 agreement with the teacher on the whole
+//! probe, ties broken by the lower mean KL(teacher || student).
+//!
+//! Why it tracks real accuracy: the student is trained on the synthesizer's
+//! current samples, so agreement on those alone says little; agreement on
+//! samples from every stage of the run rewards a student that matches the
+//! teacher across what the synthesizer has covered, and punishes one that
+//! has drifted from it. A collapse (a generator whose samples no longer
+//! teach, on which the student forgets) shows as a fall of agreement on the
+//! earlier snapshots.
+//!
+//! The choice is a champion kept through the run: after each epoch the new
+//! student and the champion are scored on the same probe (the champion is
+//! rescored when a snapshot joins it), and the new student becomes the
+//! champion when it scores at least as well. Scoring takes two forward
+//! passes over the probe per epoch and never changes the training: the
+//! probe is made from samples the run made anyway, after the epoch's last
+//! step.
+
+use crate::nn::{zoo, Model};
+use crate::state;
+use anyhow::{bail, Result};
+use std::collections::HashMap;
+use tch::{Kind, Tensor};
+
+/// Which student a run ships.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Select {
+    /// The last epoch's.
+    Last,
+    /// The epoch of highest teacher-student agreement on the probe.
+    #[default]
+    Agreement,
+}
+
+/// Samples kept from one snapshot: at most this many.
+pub const SNAPSHOT: i64 = 256;
+
+/// Whether the probe takes a snapshot after 1-based `epoch`: 1, 2, 4, 8, ...
+pub fn snapshot_due(epoch: usize) -> bool {
+    epoch.is_power_of_two()
+}
+
+/// A student's standing on the probe.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Score {
+    /// Fraction of probe samples on which student and teacher predict the
+    /// same class.
+    pub agreement: f64,
+    /// Mean KL(teacher || student) over the probe.
+    pub kl: f64,
+}
+
+impl Score {
+    fn at_least(&self, other: &Score) -> bool {
+        self.agreement > other.agreement
+            || (self.agreement == other.agreement && self.kl <= other.kl)
+    }
+}
+
+/// The probe, the champion and how they stand.
+pub struct Chooser {
+    inputs: Vec<Tensor>,
+    /// The teacher's logits on each snapshot.
+    teacher: Vec<Tensor>,
+    /// The champion's weights (a model of the student's architecture), its
+    /// epoch and score.
+    champion: Model,
+    epoch: usize,
+    score: Option<Score>,
+}
+
+/// What an epoch's scoring found.
+#[derive(Debug, Clone, Copy)]
+pub struct Verdict {
+    pub score: Score,
+    pub chosen_epoch: usize,
+    pub chosen_score: Score,
+}
+
+impl Chooser {
+    /// For a run whose student is `student`.
+    pub fn new(student: &Model) -> Result<Self> {
+        let s = &student.spec;
+        Ok(Self {
+            inputs: Vec::new(),
+            teacher: Vec::new(),
+            champion: zoo::build(&s.arch, s.num_classes, s.input_shape)?,
+            epoch: 0,
+            score: None,
+        })
+    }
+
+    pub fn probe_size(&self) -> i64 {
+        self.inputs.iter().map(|t| t.size()[0]).sum()
+    }
+
+    /// Snapshots in the probe.
+    pub fn snapshots(&self) -> usize {
+        self.inputs.len()
+    }
+
+    pub fn chosen_epoch(&self) -> usize {
+        self.epoch
+    }
+
+    /// The champion's score on the probe as it is now.
+    pub fn standing(&self) -> Option<Score> {
+        self.score
+    }
+
+    pub fn champion(&self) -> &Model {
+        &self.champion
+    }
+
+    /// Scores `student` after 1-based `epoch`, whose last novel batch was
+    /// `latest`, and makes it the champion if it stands at least as well.
+    pub fn observe(
+        &mut self,
+        epoch: usize,
+        teacher: &Model,
+        student: &Model,
+        latest: &Tensor,
+    ) -> Verdict {
+        if snapshot_due(epoch) {
+            let x = latest.narrow(0, 0, latest.size()[0].min(SNAPSHOT)).copy();
+            let t = tch::no_grad(|| teacher.forward(&x, false));
+            self.inputs.push(x);
+            self.teacher.push(t);
+            if self.score.is_some() {
+                self.score = Some(self.score_of(&self.champion));
+            }
+        }
+        let score = self.score_of(student);
+        if self.score.is_none_or(|c| score.at_least(&c)) {
+            tch::no_grad(|| {
+                for (dst, src) in self
+                    .champion
+                    .store
+                    .entries()
+                    .iter()
+                    .zip(student.store.entries())
+                {
+                    dst.tensor.shallow_clone().copy_(&src.tensor);
+                }
+            });
+            self.epoch = epoch;
+            self.score = Some(score);
+        }
+        Verdict {
+            score,
+            chosen_epoch: self.epoch,
+            chosen_score: self.score.expect("set above"),
+        }
+    }
+
+    /// Agreement and KL of `model` (evaluation mode) on the whole probe.
+    fn score_of(&self, model: &Model) -> Score {
+        let (mut agree, mut kl, mut n) = (0.0, 0.0, 0i64);
+        tch::no_grad(|| {
+            for (x, t) in self.inputs.iter().zip(&self.teacher) {
+                let s = model.forward(x, false);
+                agree += s
+                    .argmax(1, false)
+                    .eq_tensor(&t.argmax(1, false))
+                    .sum(Kind::Float)
+                    .double_value(&[]);
+                let log_s = s.log_softmax(1, Kind::Float);
+                let p = t.softmax(1, Kind::Float);
+                kl += log_s
+                    .kl_div(&p, tch::Reduction::Sum, false)
+                    .double_value(&[]);
+                n += x.size()[0];
+            }
+        });
+        Score {
+            agreement: agree / n as f64,
+            kl: kl / n as f64,
+        }
+    }
+
+    /// Tensors to save for resuming: the probe, the champion and its standing.
+    pub fn state(&self) -> Vec<(String, Tensor)> {
+        let mut out = state::prefixed("select/champion", &self.champion.store);
+        for (i, (x, t)) in self.inputs.iter().zip(&self.teacher).enumerate() {
+            out.push((format!("select/probe/{i:03}"), x.shallow_clone()));
+            out.push((format!("select/teacher/{i:03}"), t.shallow_clone()));
+        }
+        let score = self.score.map_or([-1.0, 0.0], |s| [s.agreement, s.kl]);
+        out.push((
+            "select/standing".into(),
+            Tensor::from_slice(&[self.epoch as f64, score[0], score[1]]),
+        ));
+        out
+    }
+
+    pub fn load_state(&mut self, s: &HashMap<String, Tensor>) -> Result<()> {
+        state::load_store("select/champion", &self.champion.store, s)?;
+        self.inputs.clear();
+        self.teacher.clear();
+        for i in 0.. {
+            let (Some(x), Some(t)) = (
+                s.get(&format!("select/probe/{i:03}")),
+                s.get(&format!("select/teacher/{i:03}")),
+            ) else {
+                break;
+            };
+            self.inputs.push(x.copy());
+            self.teacher.push(t.copy());
+        }
+        let Some(standing) = s.get("select/standing") else {
+            bail!("resume state lacks 'select/standing'");
+        };
+        let v = Vec::<f64>::try_from(standing)?;
+        self.epoch = v[0] as usize;
+        self.score = (v[1] >= 0.0).then_some(Score {
+            agreement: v[1],
+            kl: v[2],
+        });
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(seed: i64) -> Model {
+        tch::manual_seed(seed);
+        zoo::build("lenet5-half", 10, [1, 32, 32]).unwrap()
+    }
+
+    #[test]
+    fn the_champion_is_the_student_that_agrees_most_on_the_whole_probe() {
+        let teacher = net(0);
+        let (good, bad) = (net(0), net(1));
+        let mut c = Chooser::new(&good).unwrap();
+        let x = || Tensor::randn([300, 1, 32, 32], tch::kind::FLOAT_CPU);
+        // Epoch 1 takes a snapshot; a copy of the teacher agrees fully.
+        let v = c.observe(1, &teacher, &good, &x());
+        assert_eq!((v.score.agreement, v.chosen_epoch), (1.0, 1));
+        assert_eq!(c.probe_size(), SNAPSHOT);
+        // A worse student does not take over, whatever its epoch.
+        let v = c.observe(2, &teacher, &bad, &x());
+        assert!(v.score.agreement < 1.0);
+        assert_eq!(v.chosen_epoch, 1);
+        assert_eq!(c.snapshots(), 2);
+        let v = c.observe(3, &teacher, &bad, &x());
+        assert_eq!((c.snapshots(), v.chosen_epoch), (2, 1));
+        // An equal one does (the later of equals is shipped).
+        let v = c.observe(4, &teacher, &good, &x());
+        assert_eq!((c.snapshots(), v.chosen_epoch), (3, 4));
+        let probe = x().narrow(0, 0, 8);
+        let same = |a: &Model, b: &Model| a.forward(&probe, false).equal(&b.forward(&probe, false));
+        assert!(same(c.champion(), &good));
+        // The probe, the champion and its standing survive a resume.
+        let saved: HashMap<String, Tensor> = c.state().into_iter().collect();
+        let mut back = Chooser::new(&bad).unwrap();
+        back.load_state(&saved).unwrap();
+        assert_eq!((back.chosen_epoch(), back.snapshots()), (4, 3));
+        assert_eq!(back.standing(), c.standing());
+        assert!(same(back.champion(), &good));
+        assert!([1, 2, 4, 8, 16].iter().all(|&e| snapshot_due(e)));
+        assert!([3, 5, 6, 7, 9].iter().all(|&e| !snapshot_due(e)));
+    }
+}
