@@ -896,3 +896,65 @@ fn a_run_that_diverges_stops_naming_the_epoch_and_resumes_with_a_changed_setting
         "{info}"
     );
 }
+
+#[test]
+fn a_collapse_is_named_and_rolled_back_with_a_renewed_generator() {
+    // Every epoch looks collapsed with the threshold at 0: epoch 1 is only
+    // flagged (nothing to roll back to), epoch 2 rolls back three times (the
+    // limit) with a fresh generator, later epochs are flagged.
+    let base = scratch("collapse");
+    let flag_all = ["--set", "collapse.entropy=0.0"];
+    let dir = base.join("fresh");
+    run(&small("dafl", &dir, &flag_all));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    let notes: Vec<&str> = summary["collapses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert_eq!(notes.len(), 4, "{notes:?}");
+    assert!(
+        notes[0].starts_with("epoch 1: the synthesizer collapsed"),
+        "{notes:?}"
+    );
+    assert!(
+        notes[1].contains("rolled back to epoch 1 with a fresh generator"),
+        "{notes:?}"
+    );
+    assert_eq!(metric(&dir, "epoch").len(), 4);
+    // The same run again: the same student (the renewals are seeded).
+    let again = base.join("again");
+    run(&small("dafl", &again, &flag_all));
+    assert!(same_student(&dir, &again));
+    // A damped generator differs from a fresh one; no remedy only flags,
+    // and trains as a run that never looked.
+    let damped = base.join("damped");
+    run(&small(
+        "dafl",
+        &damped,
+        &[
+            "--set",
+            "collapse.entropy=0.0",
+            "--set",
+            "collapse.remedy=\"damped\"",
+        ],
+    ));
+    assert!(!same_student(&dir, &damped));
+    let plain = base.join("plain");
+    run(&small("dafl", &plain, &[]));
+    let flagged = base.join("flagged");
+    run(&small(
+        "dafl",
+        &flagged,
+        &[
+            "--set",
+            "collapse.entropy=0.0",
+            "--set",
+            "collapse.remedy=\"none\"",
+        ],
+    ));
+    let last = "checkpoints/student-epoch-0004.safetensors";
+    assert_eq!(tensors(&plain.join(last)), tensors(&flagged.join(last)));
+}

@@ -305,9 +305,11 @@ fn set(v: &mut toml::Value, assignment: &str) -> Result<()> {
             t.insert(k.to_string(), value);
             return Ok(());
         }
+        // A section the preset leaves to its defaults (`collapse`) starts
+        // empty; an unknown one is rejected when the result is read.
         cur = t
-            .get_mut(*k)
-            .ok_or_else(|| anyhow!("--set {path}: no section '{}'", keys[..=i].join(".")))?;
+            .entry(k.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
     }
     unreachable!("split yields at least one key")
 }

@@ -229,9 +229,15 @@ impl Engine {
         self.synth.kept_bytes()
     }
 
-    /// Renews the synthesizer after a collapse; what it did, if anything.
+    /// Renews the synthesizer after a collapse with `remedy`; what it did,
+    /// or None when there is nothing to renew (or no remedy).
     pub fn recover(&mut self, remedy: Remedy, damp: f64) -> Option<String> {
-        self.synth.recover(remedy, damp)
+        (remedy != Remedy::None && self.synth.renewable()).then(|| self.synth.recover(remedy, damp))
+    }
+
+    /// Whether [`Engine::recover`] would renew something.
+    pub fn renewable(&self, remedy: Remedy) -> bool {
+        remedy != Remedy::None && self.synth.renewable()
     }
 
     pub fn last_samples(&self) -> Option<&Tensor> {

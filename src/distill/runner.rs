@@ -364,7 +364,8 @@ pub fn run(
     let mut wall = ctx.wall_clock;
     // Roll-backs after collapses so far (kept in the state file).
     let mut rollbacks = ctx.rollbacks;
-    let mut rolled_back: Option<String> = None;
+    // What happened to the epoch in progress before it is committed.
+    let mut events: Vec<String> = Vec::new();
     let teacher_path = dir.read_info()?.teacher;
     while engine.epochs_done < engine.cfg.epochs {
         let epoch = engine.epochs_done + 1;
@@ -377,28 +378,27 @@ pub fn run(
         let entropy = engine
             .last_samples()
             .map(|x| collapse::teacher_entropy(&engine.teacher, x));
-        let mut note = rolled_back.take();
         let limit = engine.cfg.collapse.clone();
         if let Some(h) = entropy.filter(|h| *h >= limit.entropy) {
             let what = format!(
                 "epoch {epoch}: the synthesizer collapsed: the teacher's entropy on its samples is {:.2} of the largest, they no longer teach",
                 h
             );
-            if epoch > 1 && rollbacks < limit.limit {
+            if epoch > 1 && rollbacks < limit.limit && engine.renewable(limit.remedy) {
                 // Back to the last committed (good) epoch, renewed.
                 restore(engine, chooser, dir)?;
                 seed::seed_recovery(engine.cfg.seed, epoch, rollbacks);
-                if let Some(did) = engine.recover(limit.remedy, limit.damp) {
-                    rollbacks += 1;
-                    let event = format!("{what}; rolled back to epoch {} with {did}", epoch - 1);
-                    ctx.observer.note(&event);
-                    rolled_back = Some(event);
-                    continue;
-                }
+                let did = engine.recover(limit.remedy, limit.damp).expect("renewable");
+                rollbacks += 1;
+                let event = format!("{what}; rolled back to epoch {} with {did}", epoch - 1);
+                ctx.observer.note(&event);
+                events.push(event);
+                continue;
             }
             ctx.observer.note(&what);
-            note = Some(note.map_or(what.clone(), |n| format!("{n}; then {what}")));
+            events.push(what);
         }
+        let note = (!events.is_empty()).then(|| std::mem::take(&mut events).join("; then "));
         let verdict = engine
             .last_samples()
             .map(|x| chooser.observe(epoch, &engine.teacher, &engine.student, x));

@@ -192,9 +192,13 @@ impl Synthesizer for GenerativeSynth {
         })))
     }
 
-    fn recover(&mut self, remedy: Remedy, damp: f64) -> Option<String> {
+    fn renewable(&self) -> bool {
+        true
+    }
+
+    fn recover(&mut self, remedy: Remedy, damp: f64) -> String {
         match remedy {
-            Remedy::None => None,
+            Remedy::None => unreachable!("no remedy, no recovery"),
             Remedy::Fresh => {
                 let fresh = Generator::new(&self.cfg.generator, self.generator.image);
                 tch::no_grad(|| {
@@ -209,14 +213,14 @@ impl Synthesizer for GenerativeSynth {
                     }
                 });
                 self.opt = self.cfg.optim.build(self.generator.store.parameters());
-                Some("a fresh generator (re-initialised, its optimiser reset)".into())
+                "a fresh generator (re-initialised, its optimiser reset)".into()
             }
             Remedy::Damped => {
                 self.rate_scale *= damp;
-                Some(format!(
+                format!(
                     "a damped generator (its rate scaled by {damp}, now x{})",
                     self.rate_scale
-                ))
+                )
             }
         }
     }

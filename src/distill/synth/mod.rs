@@ -48,11 +48,17 @@ pub trait Synthesizer {
         0
     }
 
+    /// Whether it has something [`Synthesizer::recover`] can renew (a
+    /// generator trained through the run).
+    fn renewable(&self) -> bool {
+        false
+    }
+
     /// Renews the synthesizer after a collapse (see collapse.rs): `fresh`
     /// re-initialises it, `damped` scales its rate by `damp` from then on.
-    /// Says what it did; None when it has nothing to renew.
-    fn recover(&mut self, _remedy: Remedy, _damp: f64) -> Option<String> {
-        None
+    /// Says what it did.
+    fn recover(&mut self, _remedy: Remedy, _damp: f64) -> String {
+        unreachable!("recover is called only when renewable")
     }
 
     /// Tensors to save for resuming (weights, buffers, optimizer state).
