@@ -8,22 +8,25 @@ import torch.nn.functional as F
 
 
 class LeNet5(nn.Module):
-    """DAFL's LeNet-5 (half=True: LeNet-5-half), 32x32 input."""
+    """DAFL's LeNet-5 (half=True: LeNet-5-half; bn=True: LeNet-5-BN, a
+    BatchNorm after each convolution), 32x32 input."""
 
-    def __init__(self, in_channels=1, num_classes=10, half=False):
+    def __init__(self, in_channels=1, num_classes=10, half=False, bn=False):
         super().__init__()
         c1, c2, c3, f1 = (3, 8, 60, 42) if half else (6, 16, 120, 84)
         self.conv1 = nn.Conv2d(in_channels, c1, 5)
         self.conv2 = nn.Conv2d(c1, c2, 5)
         self.conv3 = nn.Conv2d(c2, c3, 5)
+        norm = nn.BatchNorm2d if bn else (lambda c: nn.Identity())
+        self.bn1, self.bn2, self.bn3 = norm(c1), norm(c2), norm(c3)
         self.fc1 = nn.Linear(c3, f1)
         self.fc2 = nn.Linear(f1, num_classes)
         self.width = c3
 
     def forward(self, x, out_feature=False):
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2, 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2, 2)
-        feature = F.relu(self.conv3(x)).view(-1, self.width)
+        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2, 2)
+        x = F.max_pool2d(F.relu(self.bn2(self.conv2(x))), 2, 2)
+        feature = F.relu(self.bn3(self.conv3(x))).view(-1, self.width)
         out = self.fc2(F.relu(self.fc1(feature)))
         return (out, feature) if out_feature else out
 
@@ -160,8 +163,9 @@ class WideResNet(nn.Module):
 
 def build(arch, num_classes=10, in_channels=None):
     """The model of dfkd architecture name `arch`."""
-    if arch in ("lenet5", "lenet5-half"):
-        return LeNet5(in_channels or 1, num_classes, half=arch.endswith("half"))
+    if arch in ("lenet5", "lenet5-bn", "lenet5-half"):
+        c = in_channels or 1
+        return LeNet5(c, num_classes, half=arch.endswith("half"), bn=arch.endswith("bn"))
     c = in_channels or 3
     if arch == "resnet18":
         return ResNet((2, 2, 2, 2), c, num_classes)
@@ -176,7 +180,7 @@ def build(arch, num_classes=10, in_channels=None):
 
 
 ARCHS = [
-    "lenet5", "lenet5-half", "resnet18", "resnet34", "resnet20", "resnet32",
+    "lenet5", "lenet5-bn", "lenet5-half", "resnet18", "resnet34", "resnet20", "resnet32",
     "resnet44", "resnet56", "wrn16-1", "wrn16-2", "wrn40-1", "wrn40-2",
 ]
 

@@ -19,6 +19,7 @@ fn every_architecture_gives_logits_and_features() {
     // Feature widths of the penultimate layer.
     let widths = [
         ("lenet5", 120),
+        ("lenet5-bn", 120),
         ("lenet5-half", 60),
         ("resnet18", 512),
         ("resnet34", 512),
@@ -45,6 +46,7 @@ fn parameter_counts_match_the_published_models() {
     // Counts of the PyTorch reference definitions (buffers excluded).
     for (arch, count) in [
         ("lenet5", 61_706),
+        ("lenet5-bn", 61_990),
         ("lenet5-half", 15_738),
         ("resnet18", 11_173_962),
         ("resnet34", 21_282_122),

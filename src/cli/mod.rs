@@ -4,6 +4,7 @@ mod archs;
 mod demo;
 mod distill;
 mod eval;
+mod inspect;
 mod progress;
 mod report;
 mod train_teacher;
@@ -41,6 +42,8 @@ enum Command {
     Eval(eval::Args),
     /// The main job: distil the bundled Fashion-MNIST teacher, with no data.
     Demo(demo::Args),
+    /// What a model file holds: architecture, classes, input, normalisation, taps.
+    Inspect(inspect::Args),
     /// List the architectures of the model zoo.
     Archs,
 }
@@ -56,6 +59,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Report(a) => report::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Demo(a) => demo::run(a),
+        Command::Inspect(a) => inspect::run(a),
         Command::Archs => archs::run(),
     }
 }

@@ -34,6 +34,13 @@ pub const ARCHS: &[Arch] = &[
         fixed_size: Some(32),
     },
     Arch {
+        name: "lenet5-bn",
+        about: "LeNet-5 with BatchNorm after each convolution, 32x32 input",
+        classifier: "fc2",
+        tap_points: LENET_TAPS,
+        fixed_size: Some(32),
+    },
+    Arch {
         name: "lenet5-half",
         about: "LeNet-5-half (DAFL/DFAD MNIST student), 32x32 input",
         classifier: "fc2",
@@ -148,8 +155,9 @@ pub fn build(name: &str, num_classes: i64, input_shape: [i64; 3]) -> Result<Mode
     let mut store = Store::new();
     let s = &mut store;
     let net: Box<dyn Network> = match arch.name {
-        "lenet5" => Box::new(LeNet5::new(s, c, num_classes, false)),
-        "lenet5-half" => Box::new(LeNet5::new(s, c, num_classes, true)),
+        "lenet5" => Box::new(LeNet5::new(s, c, num_classes, false, false)),
+        "lenet5-bn" => Box::new(LeNet5::new(s, c, num_classes, false, true)),
+        "lenet5-half" => Box::new(LeNet5::new(s, c, num_classes, true, false)),
         "resnet18" => Box::new(ResNet::new(s, c, num_classes, [2, 2, 2, 2])),
         "resnet34" => Box::new(ResNet::new(s, c, num_classes, [3, 4, 6, 3])),
         "resnet20" | "resnet32" | "resnet44" | "resnet56" => {
