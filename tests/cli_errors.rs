@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{dfkd, scratch, stderr, tiny_mnist};
+use common::{dfkd, scratch, stderr, stdout, tiny_mnist};
 use dfkd::checkpoint::{self, ModelMeta};
 use dfkd::data::DatasetKind;
 use dfkd::nn::zoo;
@@ -30,7 +30,7 @@ fn save(model: &dfkd::nn::Model, kind: DatasetKind, path: &Path) {
         arch: model.spec.arch.clone(),
         num_classes: model.spec.num_classes,
         input_shape: model.spec.input_shape,
-        normalization: kind.normalization(),
+        normalization: kind.normalization().unwrap(),
         dataset: None,
     };
     checkpoint::save_model(path, model, &meta).unwrap();
@@ -257,7 +257,7 @@ fn safetensors_with_a_missing_key() {
         arch: "lenet5".into(),
         num_classes: 10,
         input_shape: [1, 32, 32],
-        normalization: DatasetKind::Mnist.normalization(),
+        normalization: DatasetKind::Mnist.normalization().unwrap(),
         dataset: None,
     };
     let path = dir.join("holey.safetensors");
@@ -419,4 +419,39 @@ fn foreign_file_without_arch() {
         &format!("mnist:{}", s(&dir)),
     ]);
     fails_with(&o, &[&s(&path), "pass --arch"]);
+}
+
+#[test]
+fn eval_on_an_image_folder_and_its_mismatches() {
+    let dir = scratch("err-folder");
+    for (class, shade) in [("0-dark", 20u8), ("1-light", 230)] {
+        std::fs::create_dir_all(dir.join("val").join(class)).unwrap();
+        for i in 0..3u8 {
+            image::GrayImage::from_pixel(28, 28, image::Luma([shade + i]))
+                .save(dir.join("val").join(class).join(format!("{i}.png")))
+                .unwrap();
+        }
+    }
+    let val = format!("folder:{}", s(&dir.join("val")));
+    // A 2-class LeNet-5 measures on the folder's 6 images.
+    let two = dir.join("two.safetensors");
+    let m = zoo::build("lenet5", 2, [1, 32, 32]).unwrap();
+    save(&m, DatasetKind::Mnist, &two);
+    let o = dfkd(&["eval", "--model", &s(&two), "--data", &val]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("(6 images)"), "{}", stderr(&o));
+    // The same number as the library gives on the folder's images.
+    let spec: dfkd::data::DataSpec = val.parse().unwrap();
+    let data = dfkd::data::Dataset::load_for(&spec, dfkd::data::Split::Test, [1, 32, 32]).unwrap();
+    let norm = DatasetKind::Mnist.normalization().unwrap();
+    let expected = dfkd::eval::accuracy(&m, &data, &norm, 500);
+    assert!(
+        (common::accuracy(&o) - expected).abs() < 1e-9,
+        "{}",
+        stdout(&o)
+    );
+    // A 10-class model does not fit a 2-class folder.
+    let model = lenet(&dir);
+    let o = dfkd(&["eval", "--model", &model, "--data", &val]);
+    fails_with(&o, &[&model, "10 classes", "has 2"]);
 }

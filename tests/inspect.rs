@@ -16,7 +16,7 @@ fn a_dfkd_checkpoint_says_everything_in_its_metadata() {
         arch: "lenet5-bn".into(),
         num_classes: 10,
         input_shape: [1, 32, 32],
-        normalization: DatasetKind::FashionMnist.normalization(),
+        normalization: DatasetKind::FashionMnist.normalization().unwrap(),
         dataset: Some("fashion-mnist".into()),
     };
     checkpoint::save_model(&path, &m, &meta).unwrap();

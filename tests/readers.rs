@@ -15,7 +15,7 @@ fn spec(kind: DatasetKind, path: &Path) -> DataSpec {
 }
 
 fn class_counts(d: &Dataset) -> Vec<i64> {
-    let n = d.kind.num_classes();
+    let n = d.num_classes;
     Vec::<i64>::try_from(d.labels.bincount(None::<tch::Tensor>, n)).unwrap()
 }
 
@@ -53,7 +53,7 @@ fn real_mnist() {
     );
     // Inputs for LeNet: 32x32, normalised with MNIST's statistics.
     let idx = tch::Tensor::arange(10000, tch::kind::INT64_CPU);
-    let x = test.inputs(&idx, 32, &DatasetKind::Mnist.normalization());
+    let x = test.inputs(&idx, 32, &DatasetKind::Mnist.normalization().unwrap());
     assert_eq!(x.size(), [10000, 1, 32, 32]);
     let mean = x.mean(Kind::Float).double_value(&[]);
     assert!(mean.abs() < 0.05, "normalised mean {mean}");
@@ -159,4 +159,96 @@ fn gzip_and_raw_idx_read_the_same() {
     }
     let gz = Dataset::load(&spec(DatasetKind::Mnist, &gz_dir), Split::Train).unwrap();
     assert!(raw.images.equal(&gz.images) && raw.labels.equal(&gz.labels));
+}
+
+/// An ImageFolder tree: classes `b-shirt` and `a-coat` (so sorting, not
+/// creation order, numbers them), PNG and JPEG, a nested folder, and a
+/// file that is no image.
+fn image_folder(root: &Path) {
+    let solid = |path: &Path, w: u32, h: u32, rgb: [u8; 3]| {
+        image::RgbImage::from_pixel(w, h, image::Rgb(rgb))
+            .save(path)
+            .unwrap();
+    };
+    let shirt = root.join("b-shirt");
+    let coat = root.join("a-coat");
+    std::fs::create_dir_all(shirt.join("more")).unwrap();
+    std::fs::create_dir_all(&coat).unwrap();
+    solid(&shirt.join("2.png"), 40, 20, [200, 100, 50]);
+    solid(&shirt.join("more/1.png"), 32, 32, [0, 0, 0]);
+    solid(&shirt.join("1.JPG"), 64, 64, [255, 255, 255]);
+    solid(&coat.join("x.jpeg"), 28, 28, [10, 20, 30]);
+    std::fs::write(coat.join("notes.txt"), "not an image").unwrap();
+}
+
+#[test]
+fn an_image_folder_reads_as_torchvision_imagefolder_numbers_it() {
+    let root = common::scratch("folder-layout");
+    image_folder(&root);
+    let s = spec(DatasetKind::Folder, &root);
+    let d = Dataset::load_for(&s, Split::Test, [1, 32, 32]).unwrap();
+    assert_eq!(d.num_classes, 2);
+    assert_eq!(d.images.size(), [4, 1, 32, 32]);
+    // a-coat = 0; then b-shirt's own files in name order (1.JPG, 2.png),
+    // then its subfolder's.
+    assert_eq!(Vec::<i64>::try_from(&d.labels).unwrap(), [0, 1, 1, 1]);
+    let pixel = |i: i64| d.images.int64_value(&[i, 0, 16, 16]);
+    // PIL's convert("L"): (r*19595 + g*38470 + b*7471 + 2^15) >> 16.
+    let luma = |r: u32, g: u32, b: u32| ((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16) as i64;
+    assert_eq!(pixel(1), 255, "white JPEG");
+    assert_eq!(pixel(2), luma(200, 100, 50));
+    assert_eq!(pixel(3), 0);
+    assert!((pixel(0) - luma(10, 20, 30)).abs() <= 2, "JPEG, lossy");
+    let rgb = Dataset::load_for(&s, Split::Test, [3, 16, 16]).unwrap();
+    assert_eq!(rgb.images.size(), [4, 3, 16, 16]);
+    assert_eq!(
+        Vec::<i64>::try_from(
+            rgb.images
+                .get(2)
+                .mean_dim(&[1i64, 2][..], false, Kind::Float)
+                .to_kind(Kind::Int64)
+        )
+        .unwrap(),
+        [200, 100, 50]
+    );
+}
+
+#[test]
+fn a_bad_image_folder_is_named_in_the_error() {
+    let root = common::scratch("folder-bad");
+    image_folder(&root);
+    let s = spec(DatasetKind::Folder, &root);
+    let broken = root.join("a-coat/broken.png");
+    std::fs::write(&broken, b"\x89PNG not really").unwrap();
+    let e = format!(
+        "{:#}",
+        Dataset::load_for(&s, Split::Test, [1, 32, 32])
+            .err()
+            .unwrap()
+    );
+    assert!(
+        e.contains(&broken.display().to_string()) && e.contains("unreadable image"),
+        "{e}"
+    );
+    std::fs::remove_file(&broken).unwrap();
+    let bmp = root.join("a-coat/y.bmp");
+    std::fs::write(&bmp, b"BM").unwrap();
+    let e = format!(
+        "{:#}",
+        Dataset::load_for(&s, Split::Test, [1, 32, 32])
+            .err()
+            .unwrap()
+    );
+    assert!(e.contains("y.bmp") && e.contains("PNG and JPEG"), "{e}");
+    std::fs::remove_file(&bmp).unwrap();
+    std::fs::create_dir(root.join("c-empty")).unwrap();
+    let e = format!(
+        "{:#}",
+        Dataset::load_for(&s, Split::Test, [1, 32, 32])
+            .err()
+            .unwrap()
+    );
+    assert!(e.contains("c-empty") && e.contains("no images"), "{e}");
+    let e = format!("{:#}", Dataset::load(&s, Split::Train).err().unwrap());
+    assert!(e.contains("only measures a model"), "{e}");
 }

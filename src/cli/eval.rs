@@ -3,7 +3,7 @@
 use anyhow::{bail, Result};
 use clap::Parser;
 use dfkd::checkpoint::{self, parse_list};
-use dfkd::data::{DataSpec, Dataset, Normalization, Split};
+use dfkd::data::{DataSpec, Dataset, DatasetKind, Normalization, Split};
 use dfkd::eval;
 use std::path::PathBuf;
 
@@ -12,7 +12,8 @@ pub struct Args {
     /// A safetensors checkpoint (dfkd's, or a PyTorch state dict with --arch).
     #[arg(long, value_name = "FILE")]
     model: PathBuf,
-    /// Evaluation data, KIND:PATH; its test split is used.
+    /// Evaluation data, KIND:PATH; its test split is used (folder:DIR: every
+    /// image of an ImageFolder directory, one folder per class).
     #[arg(long, value_name = "KIND:PATH")]
     data: DataSpec,
     /// Architecture, for files without dfkd metadata (see `dfkd archs`).
@@ -35,46 +36,56 @@ pub struct Args {
 pub fn run(a: Args) -> Result<()> {
     anyhow::ensure!(a.batch_size > 0, "--batch-size must be positive");
     let kind = a.data.kind;
-    let (model, meta) = checkpoint::load_model(&a.model, a.arch.as_deref(), kind.input_shape())?;
+    let hint = kind.input_shape().unwrap_or([3, 32, 32]);
+    let (model, meta) = checkpoint::load_model(&a.model, a.arch.as_deref(), hint)?;
     let file = a.model.display();
-    if model.spec.num_classes != kind.num_classes() {
-        bail!(
-            "{file}: the model predicts {} classes, but {} has {}",
-            model.spec.num_classes,
-            kind.name(),
-            kind.num_classes()
-        );
-    }
-    let [c, h, w] = model.spec.input_shape;
-    let [dc, _, _] = kind.input_shape();
-    if c != dc {
-        bail!(
-            "{file}: {} takes {c}x{h}x{w} inputs, but {} images have {dc} channels",
-            model.spec.arch,
-            kind.name()
-        );
-    }
-    let norm = match (a.mean, a.std, &meta) {
-        (Some(m), Some(s), _) => {
-            Normalization::new(parse_list(&m, "--mean")?, parse_list(&s, "--std")?)
-        }
-        (None, None, Some(meta)) => meta.normalization.clone(),
-        (None, None, None) => {
-            eprintln!(
-                "note: {file} carries no normalisation; using {}'s standard one (pass --mean and --std to override)",
-                kind.name()
-            );
-            kind.normalization()
-        }
-        _ => bail!("--mean and --std go together"),
-    };
-    norm.check_channels(c)?;
     let split = if a.train_split {
         Split::Train
     } else {
         Split::Test
     };
-    let data = Dataset::load(&a.data, split)?;
+    let data = Dataset::load_for(&a.data, split, model.spec.input_shape)?;
+    // "cifar100", or the folder's path.
+    let source = match kind {
+        DatasetKind::Folder => a.data.path.display().to_string(),
+        _ => kind.name().to_string(),
+    };
+    if model.spec.num_classes != data.num_classes {
+        bail!(
+            "{file}: the model predicts {} classes, but {source} has {}",
+            model.spec.num_classes,
+            data.num_classes
+        );
+    }
+    let [c, h, w] = model.spec.input_shape;
+    if c != data.channels() {
+        bail!(
+            "{file}: {} takes {c}x{h}x{w} inputs, but {source} images have {} channels",
+            model.spec.arch,
+            data.channels()
+        );
+    }
+    let norm = match (a.mean, a.std, &meta, kind.normalization()) {
+        (Some(m), Some(s), _, _) => {
+            Normalization::new(parse_list(&m, "--mean")?, parse_list(&s, "--std")?)
+        }
+        (None, None, Some(meta), _) => meta.normalization.clone(),
+        (None, None, None, Some(standard)) => {
+            eprintln!(
+                "note: {file} carries no normalisation; using {}'s standard one (pass --mean and --std to override)",
+                kind.name()
+            );
+            standard
+        }
+        (None, None, None, None) => {
+            bail!(
+                "{file} carries no normalisation and {} has no standard one; pass --mean and --std",
+                a.data
+            )
+        }
+        _ => bail!("--mean and --std go together"),
+    };
+    norm.check_channels(c)?;
     eprintln!(
         "{} ({} classes) from {file} on {} ({} images)",
         model.spec.arch,

@@ -150,6 +150,14 @@ impl Observer for Progress {
 
 pub fn run(a: Args) -> Result<()> {
     let kind = a.data.kind;
+    let (Some(classes), Some(shape), Some(norm)) =
+        (kind.num_classes(), kind.input_shape(), kind.normalization())
+    else {
+        anyhow::bail!(
+            "--data {}: train-teacher takes mnist, fashion-mnist, cifar10 or cifar100 (a folder of images only measures a model)",
+            a.data
+        );
+    };
     let arch = zoo::arch(&a.arch)?;
     let mut recipe = Recipe::official(arch.name, kind);
     if let Some(e) = a.epochs {
@@ -192,8 +200,7 @@ pub fn run(a: Args) -> Result<()> {
         train_set.labels = train_set.labels.index_select(0, &keep);
     }
     seed::seed_init(a.seed);
-    let model = zoo::build(arch.name, kind.num_classes(), kind.input_shape())?;
-    let norm = kind.normalization();
+    let model = zoo::build(arch.name, classes, shape)?;
     let settings = settings(&a, &recipe);
     let mut trainer = Trainer::new(&model, recipe, a.seed);
     if a.resume {
@@ -225,8 +232,8 @@ pub fn run(a: Args) -> Result<()> {
     let logs = trainer.run(&train_set, Some(&test_set), &norm, &mut progress)?;
     let meta = ModelMeta {
         arch: arch.name.to_string(),
-        num_classes: kind.num_classes(),
-        input_shape: kind.input_shape(),
+        num_classes: classes,
+        input_shape: shape,
         normalization: norm.clone(),
         dataset: Some(kind.name().to_string()),
     };

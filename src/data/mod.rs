@@ -5,6 +5,7 @@
 //! evaluation hook, which returns an accuracy.
 
 pub mod cifar;
+pub mod folder;
 pub mod idx;
 pub mod transforms;
 
@@ -21,6 +22,8 @@ pub enum DatasetKind {
     FashionMnist,
     Cifar10,
     Cifar100,
+    /// A user's own images in torchvision's ImageFolder layout.
+    Folder,
 }
 
 impl DatasetKind {
@@ -37,28 +40,34 @@ impl DatasetKind {
             DatasetKind::FashionMnist => "fashion-mnist",
             DatasetKind::Cifar10 => "cifar10",
             DatasetKind::Cifar100 => "cifar100",
+            DatasetKind::Folder => "folder",
         }
     }
 
-    pub fn num_classes(self) -> i64 {
+    /// The classes of a standard dataset; a folder has as many as it has
+    /// class directories.
+    pub fn num_classes(self) -> Option<i64> {
         match self {
-            DatasetKind::Cifar100 => 100,
-            _ => 10,
+            DatasetKind::Cifar100 => Some(100),
+            DatasetKind::Folder => None,
+            _ => Some(10),
         }
     }
 
     /// The shape models see: MNIST-style digits are resized to 32x32 for the
-    /// LeNet family, as DAFL does.
-    pub fn input_shape(self) -> [i64; 3] {
+    /// LeNet family, as DAFL does. A folder's images take the model's shape.
+    pub fn input_shape(self) -> Option<[i64; 3]> {
         match self {
-            DatasetKind::Mnist | DatasetKind::FashionMnist => [1, 32, 32],
-            DatasetKind::Cifar10 | DatasetKind::Cifar100 => [3, 32, 32],
+            DatasetKind::Mnist | DatasetKind::FashionMnist => Some([1, 32, 32]),
+            DatasetKind::Cifar10 | DatasetKind::Cifar100 => Some([3, 32, 32]),
+            DatasetKind::Folder => None,
         }
     }
 
-    /// Per-dataset normalisation (the statistics the reference teachers use).
-    pub fn normalization(self) -> Normalization {
-        match self {
+    /// Per-dataset normalisation (the statistics the reference teachers
+    /// use); a folder has no standard one.
+    pub fn normalization(self) -> Option<Normalization> {
+        Some(match self {
             DatasetKind::Mnist => Normalization::new(vec![0.1307], vec![0.3081]),
             DatasetKind::FashionMnist => Normalization::new(vec![0.2860], vec![0.3530]),
             DatasetKind::Cifar10 => {
@@ -67,7 +76,8 @@ impl DatasetKind {
             DatasetKind::Cifar100 => {
                 Normalization::new(vec![0.5071, 0.4867, 0.4408], vec![0.2675, 0.2565, 0.2761])
             }
-        }
+            DatasetKind::Folder => return None,
+        })
     }
 }
 
@@ -75,13 +85,16 @@ impl FromStr for DatasetKind {
     type Err = anyhow::Error;
     fn from_str(s: &str) -> Result<Self> {
         let s = s.to_ascii_lowercase().replace('_', "-");
+        if s == "folder" {
+            return Ok(DatasetKind::Folder);
+        }
         match DatasetKind::ALL
             .iter()
             .find(|k| k.name() == s || (s == "fmnist" && **k == DatasetKind::FashionMnist))
         {
             Some(k) => Ok(*k),
             None => bail!(
-                "unknown dataset kind '{s}' (known: {})",
+                "unknown dataset kind '{s}' (known: {}, folder)",
                 DatasetKind::ALL.map(|k| k.name()).join(", ")
             ),
         }
@@ -128,6 +141,7 @@ pub struct Dataset {
     pub kind: DatasetKind,
     pub images: Tensor,
     pub labels: Tensor,
+    pub num_classes: i64,
 }
 
 impl Dataset {
@@ -139,7 +153,7 @@ impl Dataset {
         self.len() == 0
     }
 
-    /// Reads one split of the dataset a [`DataSpec`] points to.
+    /// Reads one split of the standard dataset a [`DataSpec`] points to.
     pub fn load(spec: &DataSpec, split: Split) -> Result<Dataset> {
         if !spec.path.exists() {
             bail!("{}: no such file or directory", spec.path.display());
@@ -147,7 +161,26 @@ impl Dataset {
         match spec.kind {
             DatasetKind::Mnist | DatasetKind::FashionMnist => load_idx(spec, split),
             DatasetKind::Cifar10 | DatasetKind::Cifar100 => load_cifar(spec, split),
+            DatasetKind::Folder => bail!(
+                "{}: a folder of images only measures a model (eval, --val); training takes mnist, fashion-mnist, cifar10 or cifar100",
+                spec.path.display()
+            ),
         }
+    }
+
+    /// Reads the images that measure a model of input `shape`: the test split
+    /// of a standard dataset, or every image of a folder, converted to the
+    /// model's channels and size.
+    pub fn load_for(spec: &DataSpec, split: Split, shape: [i64; 3]) -> Result<Dataset> {
+        match spec.kind {
+            DatasetKind::Folder => folder::load(&spec.path, shape),
+            _ => Dataset::load(spec, split),
+        }
+    }
+
+    /// Colour channels of the images.
+    pub fn channels(&self) -> i64 {
+        self.images.size()[1]
     }
 
     /// Images `index` as model inputs: floats in [0,1], resized to the
@@ -210,7 +243,7 @@ fn load_idx(spec: &DataSpec, split: Split) -> Result<Dataset> {
             images_path.display()
         );
     }
-    let classes = spec.kind.num_classes() as u8;
+    let classes = 10u8;
     if let Some(bad) = labels.data.iter().find(|&&l| l >= classes) {
         bail!(
             "{}: label {bad} is out of range for {} ({} classes)",
@@ -224,6 +257,7 @@ fn load_idx(spec: &DataSpec, split: Split) -> Result<Dataset> {
         kind: spec.kind,
         images: Tensor::from_slice(&images.data).view([n as i64, 1, h, w]),
         labels: Tensor::from_slice(&labels.data).to_kind(Kind::Int64),
+        num_classes: classes.into(),
     })
 }
 
@@ -245,6 +279,7 @@ fn load_cifar(spec: &DataSpec, split: Split) -> Result<Dataset> {
         kind: spec.kind,
         images: Tensor::from_slice(&records.images).view([n, 3, 32, 32]),
         labels: Tensor::from_slice(&records.labels).to_kind(Kind::Int64),
+        num_classes: classes as i64,
     })
 }
 

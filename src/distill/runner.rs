@@ -294,19 +294,19 @@ pub fn distill(opts: &Options, observer: &mut dyn Observer) -> Result<Outcome> {
 
 /// The test split of `spec`, checked against the teacher.
 fn held_out(spec: &DataSpec, engine: &Engine, norm: &Normalization) -> Result<HeldOut> {
-    let data = Dataset::load(spec, Split::Test)?;
     let t = &engine.teacher.spec;
-    if data.kind.num_classes() != t.num_classes {
+    let data = Dataset::load_for(spec, Split::Test, t.input_shape)?;
+    if data.num_classes != t.num_classes {
         bail!(
             "--val {spec}: {} classes, but the teacher predicts {}",
-            data.kind.num_classes(),
+            data.num_classes,
             t.num_classes
         );
     }
-    if data.kind.input_shape()[0] != t.input_shape[0] {
+    if data.channels() != t.input_shape[0] {
         bail!(
             "--val {spec}: images have {} channels, the teacher takes {}",
-            data.kind.input_shape()[0],
+            data.channels(),
             t.input_shape[0]
         );
     }
