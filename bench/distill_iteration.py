@@ -19,13 +19,16 @@ latent tuning differentiating the codes only, as dfkd does; --no-replay
 PyTorch's FlopCounterMode counts them (convolutions and matrix products,
 forward and backward)."""
 
+import os
+import sys
 import argparse
 import time
 
 import torch
 import torch.nn.functional as F
 
-from torch_models import Encoder, Generator, LeNet5, PreDfkdGenerator
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+from dfkd_models import Encoder, Generator, LeNet5, PreDfkdGenerator
 
 parser = argparse.ArgumentParser()
 parser.add_argument("method", choices=["dafl", "dfad", "pre-dfkd"])

@@ -29,6 +29,8 @@ Prints the seconds of each timed step, one per line; --flops prints the
 floating-point operations of one step (FlopCounterMode: convolutions and
 matrix products, forward and backward)."""
 
+import os
+import sys
 import argparse
 import random
 import time
@@ -38,7 +40,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from official import DeepInversionFeatureHook, InstanceMeanHook
-from torch_models import ResNetCifar
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+from dfkd_models import ResNetCifar
 
 parser = argparse.ArgumentParser()
 parser.add_argument("method", choices=["deepinversion", "cmi"])

@@ -5,6 +5,7 @@ Same seeds as dfkd, so the two should agree on loss and accuracy.
 
 usage: teacher_epoch.py MNIST_DIR [SEED]"""
 
+import os
 import sys
 import time
 
@@ -12,7 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from common import epoch_seed, load_mnist, to_input
-from torch_models import LeNet5
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+from dfkd_models import LeNet5
 
 mnist, seed = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 0
 train_x, train_y = load_mnist(mnist, "train")

@@ -4,6 +4,7 @@ mod archs;
 mod demo;
 mod distill;
 mod eval;
+mod export;
 mod inspect;
 mod progress;
 mod report;
@@ -42,6 +43,8 @@ enum Command {
     Eval(eval::Args),
     /// The main job: distil the bundled Fashion-MNIST teacher, with no data.
     Demo(demo::Args),
+    /// Write a student as a file to deploy without dfkd (TorchScript).
+    Export(export::Args),
     /// What a model file holds: architecture, classes, input, normalisation, taps.
     Inspect(inspect::Args),
     /// List the architectures of the model zoo.
@@ -59,6 +62,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Report(a) => report::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Demo(a) => demo::run(a),
+        Command::Export(a) => export::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Archs => archs::run(),
     }

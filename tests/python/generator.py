@@ -13,8 +13,9 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bench"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "python"))
 import st  # noqa: E402
-from torch_models import Generator, PreDfkdGenerator  # noqa: E402
+from dfkd_models import Generator, PreDfkdGenerator  # noqa: E402
 
 io, _ = st.load(sys.argv[1])
 weights, _ = st.load(sys.argv[2])

@@ -15,9 +15,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bench"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "python"))
 import st  # noqa: E402
 from official import DeepInversionFeatureHook, InstanceMeanHook  # noqa: E402
-from torch_models import ResNetCifar  # noqa: E402
+from dfkd_models import ResNetCifar  # noqa: E402
 
 io, _ = st.load(sys.argv[1])
 

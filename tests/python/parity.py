@@ -16,8 +16,9 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bench"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "python"))
 import st  # noqa: E402
-import torch_models  # noqa: E402
+import dfkd_models  # noqa: E402
 
 torch.manual_seed(0)
 out_dir, archs = sys.argv[1], sys.argv[2:]
@@ -25,7 +26,7 @@ for arch in archs:
     state, meta = st.load(os.path.join(out_dir, f"{arch}.dfkd.safetensors"))
     io, _ = st.load(os.path.join(out_dir, f"{arch}.io.safetensors"))
     shape = [int(s) for s in meta["input_shape"].split(",")]
-    model = torch_models.build(arch, int(meta["num_classes"]), shape[0])
+    model = dfkd_models.build(arch, int(meta["num_classes"]), shape[0])
     model.load_state_dict(state, strict=True)
     model.eval()
     with torch.no_grad():
@@ -36,7 +37,7 @@ for arch in archs:
     if diff > 1e-5 * scale:
         sys.exit(f"{arch}: PyTorch logits differ from dfkd's by {diff} (logits up to {scale})")
 
-    fresh = torch_models.build(arch, int(meta["num_classes"]), shape[0])
+    fresh = dfkd_models.build(arch, int(meta["num_classes"]), shape[0])
     for m in fresh.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_mean.uniform_(-0.5, 0.5)
@@ -51,4 +52,4 @@ for arch in archs:
     print(f"{arch}: ok (max |logit diff| {diff:.2e})")
 
 torch.manual_seed(7)
-st.save(os.path.join(out_dir, "lenet5.init7.safetensors"), torch_models.LeNet5().state_dict())
+st.save(os.path.join(out_dir, "lenet5.init7.safetensors"), dfkd_models.LeNet5().state_dict())

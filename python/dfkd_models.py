@@ -1,6 +1,16 @@
-"""PyTorch definitions of dfkd's model zoo, written for dfkd's parity tests and
-benchmarks. Parameter names and shapes follow the published PyTorch models, so
-a state dict moves between these and dfkd unchanged."""
+"""PyTorch definitions of dfkd's model zoo (the twins its parity tests check
+against dfkd), and of the generators its benchmarks time. Parameter names and
+shapes follow the published PyTorch models, so a state dict moves between
+these and dfkd unchanged. A dfkd student in a user's PyTorch:
+
+    import sys; sys.path.insert(0, "DFKD_REPO/python")
+    import dfkd_models, safetensors.torch
+    model = dfkd_models.build("lenet5-half", num_classes=10, in_channels=1)
+    model.load_state_dict(safetensors.torch.load_file("RUN/student.safetensors"))
+
+(`st.load` beside this file reads the same file without the safetensors
+package.) Inputs are normalised as the checkpoint's metadata says (`mean`,
+`std`); `dfkd export` writes a TorchScript file that does it itself."""
 
 import torch
 import torch.nn as nn
