@@ -19,6 +19,9 @@ if ! .venv/bin/python -c 'import torch, numpy; assert torch.__version__.split("+
     echo "setup: creating .venv with torch 2.11.0 (a few GB, first time only)"
     python3 -m venv .venv
     .venv/bin/pip install --quiet --progress-bar off -r requirements.txt
+elif ! .venv/bin/python -c 'import onnx, onnxruntime' 2>/dev/null; then
+    echo "setup: adding onnx and onnxruntime to .venv"
+    .venv/bin/pip install --quiet --progress-bar off -r requirements.txt
 fi
 
 echo "setup: building dfkd (release)"

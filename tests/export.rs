@@ -1,6 +1,6 @@
 //! `dfkd export`: a student written as TorchScript loads back (through
-//! libtorch, as a user's `torch.jit.load` would) and gives dfkd's logits on
-//! the same images.
+//! libtorch, as a user's `torch.jit.load` would), and one written as ONNX runs
+//! in onnxruntime, and both give dfkd's logits on the same images.
 
 mod common;
 
@@ -11,10 +11,10 @@ use dfkd::nn::zoo;
 use tch::{Kind, Tensor};
 
 #[test]
-fn a_torchscript_export_gives_dfkds_logits() {
-    if common::venv_python("torchscript export").is_none() {
+fn a_torchscript_and_an_onnx_export_give_dfkds_logits() {
+    let Some(python) = common::venv_python("student export") else {
         return;
-    }
+    };
     let dir = scratch("export");
     for (arch, kind, shape) in [
         ("lenet5-bn", DatasetKind::FashionMnist, [1, 32, 32]),
@@ -51,6 +51,25 @@ fn a_torchscript_export_gives_dfkds_logits() {
             "{arch}: exported logits differ by {diff}"
         );
         assert_eq!(ours.kind(), Kind::Float);
+
+        let onnx = dir.join(format!("{arch}.onnx"));
+        let o = dfkd(&["export", path.to_str().unwrap(), "--format", "onnx"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(onnx.is_file());
+        let io = dir.join(format!("{arch}.io.safetensors"));
+        let tensors = [("x".to_string(), x), ("logits".to_string(), ours)];
+        std::fs::write(
+            &io,
+            checkpoint::to_safetensors(&tensors, Default::default()).unwrap(),
+        )
+        .unwrap();
+        let run = std::process::Command::new(&python)
+            .arg(common::repo().join("tests/python/onnx_logits.py"))
+            .args([&io, &onnx])
+            .arg(arch)
+            .output()
+            .unwrap();
+        assert!(run.status.success(), "{arch}: {}", stderr(&run));
     }
 }
 

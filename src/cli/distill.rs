@@ -15,6 +15,7 @@ use dfkd::distill::select::Select;
 use dfkd::distill::{Choice, Losses};
 use indicatif::ProgressBar;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 /// The registered parts as clap's possible values, each with its help.
 fn names<T>(table: &'static [Part<T>]) -> PossibleValuesParser {
@@ -249,7 +250,13 @@ pub struct Bars {
     epochs: usize,
     iters: usize,
     last_accuracy: Option<f64>,
+    /// When the losses were last read for the message: reading one waits for
+    /// the device, so it happens a few times a second, not every iteration.
+    last_read: Option<Instant>,
 }
+
+/// How often the bar's message reads the running losses.
+const MESSAGE_EVERY: Duration = Duration::from_millis(250);
 
 impl Bars {
     pub fn new() -> Self {
@@ -258,6 +265,7 @@ impl Bars {
             epochs: 0,
             iters: 0,
             last_accuracy: None,
+            last_read: None,
         }
     }
 
@@ -306,6 +314,10 @@ impl Observer for Bars {
     fn iteration(&mut self, epoch: usize, i: usize, losses: &Losses) {
         let Some(bar) = &self.bar else { return };
         bar.inc(1);
+        if self.last_read.is_some_and(|t| t.elapsed() < MESSAGE_EVERY) {
+            return;
+        }
+        self.last_read = Some(Instant::now());
         let kd = losses
             .last_mean("kd")
             .map_or(String::new(), |v| format!(" kd {v:.4}"));

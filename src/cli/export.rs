@@ -1,18 +1,36 @@
 //! `dfkd export RUN`: the shipped student as a file a user deploys without
-//! dfkd. The conversion runs in PyTorch (`python/export.py`, with the zoo's
-//! PyTorch definitions in `python/dfkd_models.py`), since a TorchScript module
-//! is made by tracing a PyTorch one.
+//! dfkd, TorchScript or ONNX. The conversion runs in PyTorch
+//! (`python/export.py`, with the zoo's PyTorch definitions in
+//! `python/dfkd_models.py`), since both are made by tracing a PyTorch module.
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// Both take images in [0, 1], normalise them themselves and return logits.
 #[derive(Clone, Copy, ValueEnum)]
 enum Format {
-    /// A TorchScript module (`torch.jit.load`), taking images in [0, 1] and
-    /// normalising them itself.
+    /// A TorchScript module (`torch.jit.load`).
     Torchscript,
+    /// An ONNX model (input `images`, output `logits`, any batch size).
+    Onnx,
+}
+
+impl Format {
+    fn name(self) -> &'static str {
+        match self {
+            Format::Torchscript => "torchscript",
+            Format::Onnx => "onnx",
+        }
+    }
+
+    fn extension(self) -> &'static str {
+        match self {
+            Format::Torchscript => "pt",
+            Format::Onnx => "onnx",
+        }
+    }
 }
 
 #[derive(Parser)]
@@ -23,7 +41,7 @@ pub struct Args {
     /// What to write.
     #[arg(long, value_enum, default_value = "torchscript")]
     format: Format,
-    /// Output file [default: the checkpoint's path with extension .pt].
+    /// Output file [default: the checkpoint's path with extension .pt or .onnx].
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
     /// The Python with PyTorch that converts [default: $DFKD_PYTHON, else
@@ -63,12 +81,14 @@ pub fn run(a: Args) -> Result<()> {
                 checkpoint.display()
             )
         })?;
-    let out = a.out.unwrap_or_else(|| checkpoint.with_extension("pt"));
+    let out = a
+        .out
+        .unwrap_or_else(|| checkpoint.with_extension(a.format.extension()));
     let script = Path::new(REPO).join("python/export.py");
     let python = python(a.python);
-    let Format::Torchscript = a.format;
     let result = Command::new(&python)
         .arg(&script)
+        .arg(a.format.name())
         .arg(&checkpoint)
         .arg(&out)
         .output()

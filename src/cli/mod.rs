@@ -43,7 +43,7 @@ enum Command {
     Eval(eval::Args),
     /// The main job: distil the bundled Fashion-MNIST teacher, with no data.
     Demo(demo::Args),
-    /// Write a student as a file to deploy without dfkd (TorchScript).
+    /// Write a student as a file to deploy without dfkd (TorchScript, ONNX).
     Export(export::Args),
     /// What a model file holds: architecture, classes, input, normalisation, taps.
     Inspect(inspect::Args),

@@ -46,32 +46,60 @@ impl Batch {
     }
 }
 
-/// Running sums of named scalar losses, averaged per epoch.
-#[derive(Debug, Default, Clone)]
+/// Running sums of named scalar losses, averaged per epoch. The sums stay
+/// tensors on the losses' device (in double precision, so the mean is the
+/// same as summing the values on the host): adding a loss never waits for
+/// the device, and only reading a mean does.
+#[derive(Debug, Default)]
 pub struct Losses {
-    sums: BTreeMap<&'static str, (f64, usize)>,
+    sums: BTreeMap<&'static str, (Tensor, usize)>,
 }
 
 impl Losses {
     pub fn add(&mut self, name: &'static str, value: &Tensor) {
-        self.add_value(name, value.double_value(&[]));
-    }
-
-    pub fn add_value(&mut self, name: &'static str, value: f64) {
-        let e = self.sums.entry(name).or_insert((0.0, 0));
-        e.0 += value;
-        e.1 += 1;
+        let v = value.detach().to_kind(tch::Kind::Double);
+        match self.sums.get_mut(name) {
+            Some((sum, n)) => {
+                *sum = &*sum + v;
+                *n += 1;
+            }
+            None => {
+                self.sums.insert(name, (v, 1));
+            }
+        }
     }
 
     /// Mean of each loss over the values added.
     pub fn means(&self) -> BTreeMap<String, f64> {
         self.sums
             .iter()
-            .map(|(k, (s, n))| (k.to_string(), s / *n as f64))
+            .map(|(k, (s, n))| (k.to_string(), s.double_value(&[]) / *n as f64))
             .collect()
     }
 
     pub fn last_mean(&self, name: &str) -> Option<f64> {
-        self.sums.get(name).map(|(s, n)| s / *n as f64)
+        self.sums
+            .get(name)
+            .map(|(s, n)| s.double_value(&[]) / *n as f64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Losses;
+    use tch::Tensor;
+
+    #[test]
+    fn the_mean_of_losses_kept_on_the_device_is_the_host_sum_of_their_values() {
+        let values = [0.1f32, 2.5e-8, 3.75, 1e7, 0.3];
+        let mut log = Losses::default();
+        let mut host = 0f64;
+        for v in values {
+            log.add("kd", &Tensor::from(v));
+            host += v as f64;
+        }
+        assert_eq!(log.means()["kd"], host / values.len() as f64);
+        assert_eq!(log.last_mean("kd"), Some(host / values.len() as f64));
+        assert_eq!(log.last_mean("oh"), None);
     }
 }

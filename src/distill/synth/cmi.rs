@@ -25,6 +25,7 @@
 //! written as shards, so a resume rebuilds it; it is the only part of the
 //! official bank's memory (40,960 x 2d floats on the CPU) that is filled.
 
+use super::inversion::Best;
 use super::{Plan, Synthesizer};
 use crate::data::transforms::CropFlip;
 use crate::data::Normalization;
@@ -368,7 +369,7 @@ impl Synthesizer for CmiSynth {
         .build(params.iter().map(Tensor::shallow_clone).collect());
         params.extend(self.head.store.parameters());
         let [_, h, w] = m.teacher.spec.input_shape;
-        let mut best: Option<(f64, Tensor, Tensor)> = None;
+        let mut best: Option<Best> = None;
         let mut last = None;
         for _ in 0..c.steps {
             let x = self.generator.forward(&z);
@@ -378,10 +379,7 @@ impl Synthesizer for CmiSynth {
             let step = cmi_loss(
                 c, &self.taps, &self.norm, &self.head, m, &x, &global, &local, &cached, &targets,
             );
-            let v = step.total.double_value(&[]);
-            if best.as_ref().is_none_or(|(b, _, _)| v < *b) {
-                best = Some((v, x.detach().copy(), step.features.shallow_clone()));
-            }
+            Best::update(&mut best, &step.total, &[&x, &step.features]);
             let grads = Tensor::run_backward(&[&step.total], &params, false, false);
             opt.apply(&grads[..n_gen]);
             self.head_opt.apply(&grads[n_gen..]);
@@ -392,7 +390,8 @@ impl Synthesizer for CmiSynth {
         for (name, t) in &last.terms {
             log.add(name, t);
         }
-        let (_, images, features) = best.expect("steps > 0");
+        let mut kept = best.expect("steps > 0").kept;
+        let (images, features) = (kept.remove(0), kept.remove(0));
         self.pool.push_pixels(&images)?;
         self.bank.add(&features)?;
         Ok(None)

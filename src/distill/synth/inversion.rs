@@ -240,16 +240,13 @@ impl Synthesizer for InversionSynth {
         .set_requires_grad(true);
         let targets = targets(c.targets, c.batch_size, self.classes);
         let mut opt = c.optim.build(vec![x.shallow_clone()]);
-        let mut best: Option<(f64, Tensor)> = None;
+        let mut best: Option<Best> = None;
         let mut last = None;
         for _ in 0..c.steps {
             let jitter = Jitter::draw(c.jitter, c.flip);
             let step = c.loss(m, &x, &jitter, &targets);
             if c.keep == Keep::Best {
-                let v = step.total.double_value(&[]);
-                if best.as_ref().is_none_or(|(b, _)| v < *b) {
-                    best = Some((v, x.detach().copy()));
-                }
+                Best::update(&mut best, &step.total, &[&x]);
             }
             opt.minimize(&step.total);
             if c.clip {
@@ -264,7 +261,7 @@ impl Synthesizer for InversionSynth {
             log.add(name, t);
         }
         let kept = match best {
-            Some((_, b)) => b,
+            Some(mut b) => b.kept.remove(0),
             None => x.detach(),
         };
         let hits = tch::no_grad(|| m.teacher.forward(&kept, false).argmax(1, false))
@@ -294,5 +291,58 @@ impl Synthesizer for InversionSynth {
 
     fn load_state(&mut self, s: &HashMap<String, Tensor>) -> Result<()> {
         self.pool.load_state("synth/pool", s)
+    }
+}
+
+/// The lowest-loss iterate of a synthesis so far, kept on the device: the
+/// comparison is a tensor operation, so no step waits to read its loss back.
+/// Ties keep the earlier iterate, as `v < best` on the host did.
+pub(crate) struct Best {
+    loss: Tensor,
+    pub(crate) kept: Vec<Tensor>,
+}
+
+impl Best {
+    pub(crate) fn update(best: &mut Option<Best>, loss: &Tensor, now: &[&Tensor]) {
+        let loss = loss.detach();
+        match best {
+            None => {
+                *best = Some(Best {
+                    kept: now.iter().map(|t| t.detach().copy()).collect(),
+                    loss,
+                })
+            }
+            Some(b) => {
+                let better = loss.lt_tensor(&b.loss);
+                for (k, t) in b.kept.iter_mut().zip(now) {
+                    *k = t.detach().where_self(&better, k);
+                }
+                b.loss = loss.where_self(&better, &b.loss);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Best;
+    use tch::Tensor;
+
+    #[test]
+    fn the_best_iterate_is_the_first_lowest_and_a_nan_loss_never_wins() {
+        let mut best = None;
+        for (loss, x) in [
+            (3.0, 0.0),
+            (1.0, 1.0),
+            (f64::NAN, 2.0),
+            (1.0, 3.0),
+            (2.0, 4.0),
+        ] {
+            let x = Tensor::from_slice(&[x as f32]);
+            Best::update(&mut best, &Tensor::from(loss), &[&x]);
+        }
+        let b = best.unwrap();
+        assert_eq!(b.kept[0].double_value(&[0]), 1.0);
+        assert_eq!(b.loss.double_value(&[]), 1.0);
     }
 }
