@@ -12,7 +12,7 @@ pub fn accuracy(model: &Model, data: &Dataset, norm: &Normalization, batch_size:
     tch::no_grad(|| {
         for start in (0..n).step_by(batch_size as usize) {
             let len = batch_size.min(n - start);
-            let index = Tensor::arange_start(start, start + len, tch::kind::INT64_CPU);
+            let index = Tensor::arange_start(start, start + len, crate::device::host_int64());
             let x = data.inputs(&index, size, norm);
             let pred = model.forward(&x, false).argmax(1, false);
             let labels = data.labels.index_select(0, &index);

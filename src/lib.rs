@@ -6,6 +6,7 @@
 
 pub mod checkpoint;
 pub mod data;
+pub mod device;
 pub mod distill;
 pub mod eval;
 pub mod nn;

@@ -165,7 +165,7 @@ impl<'a> Trainer<'a> {
             let start = std::time::Instant::now();
             seed::seed_epoch(self.seed, epoch);
             self.opt.lr = self.recipe.lr_at(epoch);
-            let order = Tensor::randperm(n, tch::kind::INT64_CPU);
+            let order = Tensor::randperm(n, crate::device::host_int64());
             let mut total = 0.0;
             for b in 0..batches {
                 let lo = b as i64 * batch_size;

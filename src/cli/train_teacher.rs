@@ -191,7 +191,7 @@ pub fn run(a: Args) -> Result<()> {
     if let Some(n) = a.limit {
         anyhow::ensure!(n > 0, "--limit must be positive");
         seed::seed_init(a.seed);
-        let keep = Tensor::randperm(train_set.len(), tch::kind::INT64_CPU).narrow(
+        let keep = Tensor::randperm(train_set.len(), dfkd::device::host_int64()).narrow(
             0,
             0,
             n.min(train_set.len()),

@@ -92,8 +92,8 @@ pub struct CropFlip {
 
 impl CropFlip {
     pub fn draw(n: i64, pad: i64) -> Self {
-        let offsets = Tensor::randint(2 * pad + 1, [n, 2], tch::kind::INT64_CPU);
-        let flips = Tensor::rand([n], tch::kind::FLOAT_CPU).lt(0.5);
+        let offsets = Tensor::randint(2 * pad + 1, [n, 2], crate::device::host_int64());
+        let flips = Tensor::rand([n], crate::device::host_float()).lt(0.5);
         let offsets = Vec::<i64>::try_from(offsets.view(-1)).expect("int64");
         Self {
             pad,

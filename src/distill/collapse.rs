@@ -79,7 +79,7 @@ mod tests {
         tch::manual_seed(0);
         let teacher = zoo::build("lenet5-half", 10, [1, 32, 32]).unwrap();
         // An untrained net on noise is unsure: near the maximum.
-        let x = Tensor::randn([64, 1, 32, 32], tch::kind::FLOAT_CPU);
+        let x = Tensor::randn([64, 1, 32, 32], crate::device::host_float());
         let h = teacher_entropy(&teacher, &x);
         assert!((0.9..=1.0).contains(&h), "{h}");
         // Scaling the last layer up makes it sure of itself.

@@ -288,8 +288,11 @@ impl ImagePool {
             "nothing synthesized to sample from yet"
         );
         if self.next >= self.order.len() {
-            self.order = Vec::try_from(Tensor::randperm(self.kept.len(), tch::kind::INT64_CPU))
-                .expect("int64");
+            self.order = Vec::try_from(Tensor::randperm(
+                self.kept.len(),
+                crate::device::host_int64(),
+            ))
+            .expect("int64");
             self.next = 0;
         }
         let end = (self.next + n as usize).min(self.order.len());
@@ -307,8 +310,8 @@ impl ImagePool {
             return Ok(None);
         }
         let older = self.kept.len() - self.kept.shard_rows(count - 1);
-        let picks =
-            Vec::<i64>::try_from(Tensor::randint(older, [n], tch::kind::INT64_CPU)).expect("int64");
+        let picks = Vec::<i64>::try_from(Tensor::randint(older, [n], crate::device::host_int64()))
+            .expect("int64");
         let x = self.kept.rows(&picks)?;
         let x = if self.augment { crop_flip(&x, 4) } else { x };
         Ok(Some(self.norm.apply(&x)))
@@ -400,8 +403,8 @@ mod tests {
     fn rows_come_back_as_kept_and_a_resume_checks_every_shard() {
         let dir = scratch("rows");
         let mut kept = Shards::new(&dir, "images", Encoding::Pixels);
-        let a = Tensor::rand([3, 1, 4, 4], tch::kind::FLOAT_CPU);
-        let b = Tensor::rand([2, 1, 4, 4], tch::kind::FLOAT_CPU);
+        let a = Tensor::rand([3, 1, 4, 4], crate::device::host_float());
+        let b = Tensor::rand([2, 1, 4, 4], crate::device::host_float());
         kept.push(&a).unwrap();
         kept.push(&b).unwrap();
         assert_eq!((kept.len(), kept.count(), kept.bytes()), (5, 2, 5 * 16));
@@ -439,7 +442,7 @@ mod tests {
     fn floats_are_kept_exactly() {
         let dir = scratch("floats");
         let mut kept = Shards::new(&dir, "pool", Encoding::Float);
-        let a = Tensor::randn([4, 3], tch::kind::FLOAT_CPU);
+        let a = Tensor::randn([4, 3], crate::device::host_float());
         kept.push(&a).unwrap();
         assert!(kept.shard(0).unwrap().equal(&a));
         assert_eq!(kept.bytes(), 4 * 3 * 4);

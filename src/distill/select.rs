@@ -255,7 +255,7 @@ mod tests {
         let teacher = net(0);
         let (good, bad) = (net(0), net(1));
         let mut c = Chooser::new(&good).unwrap();
-        let x = || Tensor::randn([300, 1, 32, 32], tch::kind::FLOAT_CPU);
+        let x = || Tensor::randn([300, 1, 32, 32], crate::device::host_float());
         // Epoch 1 takes a snapshot; a copy of the teacher agrees fully.
         let v = c.observe(1, &teacher, &good, &x());
         assert_eq!((v.score.agreement, v.chosen_epoch), (1.0, 1));

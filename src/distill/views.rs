@@ -11,7 +11,7 @@
 //!   bilinearly to the full size. CMI's global view is the training
 //!   augmentation, [`crate::data::transforms::CropFlip`].
 
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 /// One draw of DeepInversion's jitter.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -26,9 +26,9 @@ impl Jitter {
     /// Draws shifts within `limit` pixels; the flip coin is tossed always,
     /// and applied only when `flip` allows it (as the official code).
     pub fn draw(limit: i64, flip: bool) -> Self {
-        let d = Tensor::randint(2 * limit + 1, [2], tch::kind::INT64_CPU) - limit;
+        let d = Tensor::randint(2 * limit + 1, [2], crate::device::host_int64()) - limit;
         let d = Vec::<i64>::try_from(d).expect("int64");
-        let coin = Tensor::rand([1], tch::kind::FLOAT_CPU).double_value(&[0]) > 0.5;
+        let coin = Tensor::rand([1], crate::device::host_float()).double_value(&[0]) > 0.5;
         Self {
             dy: d[0],
             dx: d[1],
@@ -61,7 +61,7 @@ impl ResizedCrop {
         const TRIES: i64 = 10;
         let (lo, hi) = ((3.0f64 / 4.0).ln(), (4.0f64 / 3.0).ln());
         let u = Vec::<f64>::try_from(
-            Tensor::rand([n, TRIES, 4], (Kind::Double, tch::Device::Cpu)).view(-1),
+            Tensor::rand([n, TRIES, 4], crate::device::host_double()).view(-1),
         )
         .expect("double");
         let area = (h * w) as f64;
@@ -85,8 +85,8 @@ impl ResizedCrop {
                     .unwrap_or([0, 0, h, w])
             })
             .collect();
-        let flips =
-            Vec::<bool>::try_from(Tensor::rand([n], tch::kind::FLOAT_CPU).lt(0.5)).expect("bool");
+        let flips = Vec::<bool>::try_from(Tensor::rand([n], crate::device::host_float()).lt(0.5))
+            .expect("bool");
         Self { boxes, flips }
     }
 

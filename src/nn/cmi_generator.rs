@@ -15,7 +15,7 @@
 use super::forward::{Ctx, Taps};
 use super::layers::{channels_last, BatchNorm2d, Conv2d, ConvCfg, Linear};
 use super::store::Store;
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 pub struct CmiGenerator {
     pub store: Store,
@@ -72,7 +72,7 @@ impl CmiGenerator {
     /// The official `reset_model`, drawing in module order.
     pub fn reset(&self) {
         let normal = |t: &Tensor, mean: f64| {
-            let draw = Tensor::empty(t.size(), (Kind::Float, tch::Device::Cpu)).normal_(mean, 0.02);
+            let draw = Tensor::empty(t.size(), crate::device::host_float()).normal_(mean, 0.02);
             t.shallow_clone().copy_(&draw);
         };
         tch::no_grad(|| {

@@ -186,6 +186,6 @@ impl Generator {
 
     /// `n` latent codes from N(0, I).
     pub fn noise(&self, n: i64) -> Tensor {
-        Tensor::randn([n, self.spec.latent], tch::kind::FLOAT_CPU)
+        Tensor::randn([n, self.spec.latent], crate::device::float())
     }
 }

@@ -28,7 +28,7 @@ fn kaiming_uniform_bound(fan_in: i64) -> f64 {
 }
 
 fn uniform(shape: &[i64], bound: f64) -> Tensor {
-    Tensor::empty(shape, (Kind::Float, tch::Device::Cpu)).uniform_(-bound, bound)
+    Tensor::empty(shape, crate::device::host_float()).uniform_(-bound, bound)
 }
 
 /// Redraws weights from U(-bound, bound) and zeroes biases, in the given
@@ -227,13 +227,13 @@ impl BatchNorm2d {
                     store,
                     prefix,
                     "weight",
-                    Tensor::ones([c], tch::kind::FLOAT_CPU),
+                    Tensor::ones([c], crate::device::host_float()),
                 )),
                 Some(register(
                     store,
                     prefix,
                     "bias",
-                    Tensor::zeros([c], tch::kind::FLOAT_CPU),
+                    Tensor::zeros([c], crate::device::host_float()),
                 )),
             )
         } else {
@@ -241,11 +241,11 @@ impl BatchNorm2d {
         };
         let running_mean = store.buffer(
             join(prefix, "running_mean"),
-            Tensor::zeros([c], tch::kind::FLOAT_CPU),
+            Tensor::zeros([c], crate::device::host_float()),
         );
         let running_var = store.buffer(
             join(prefix, "running_var"),
-            Tensor::ones([c], tch::kind::FLOAT_CPU),
+            Tensor::ones([c], crate::device::host_float()),
         );
         Self {
             name: prefix.to_string(),

@@ -73,7 +73,7 @@ impl Model {
     /// evaluation mode (the BN methods need at least one).
     pub fn batchnorm_layers(&self) -> usize {
         let [c, h, w] = self.spec.input_shape;
-        let x = Tensor::zeros([1, c, h, w], tch::kind::FLOAT_CPU);
+        let x = Tensor::zeros([1, c, h, w], crate::device::float());
         tch::no_grad(|| {
             self.forward_taps(&x, false, &Taps::bn_stats())
                 .bn_stats

@@ -10,7 +10,7 @@
 use super::forward::Ctx;
 use super::layers::{Conv2d, ConvCfg};
 use super::store::{join, Store};
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 pub struct SpectralConv2d {
     conv: Conv2d,
@@ -28,7 +28,7 @@ impl SpectralConv2d {
     /// from N(0, 1), normalised.
     pub fn new(store: &mut Store, prefix: &str, cin: i64, cout: i64, k: i64, cfg: ConvCfg) -> Self {
         let conv = Conv2d::named(store, prefix, "weight_orig", cin, cout, k, cfg);
-        let randn = |n: i64| normalize(&Tensor::randn([n], (Kind::Float, tch::Device::Cpu)));
+        let randn = |n: i64| normalize(&Tensor::randn([n], crate::device::host_float()));
         let u = store.buffer(join(prefix, "weight_u"), randn(cout));
         let v = store.buffer(join(prefix, "weight_v"), randn(cin * k * k));
         Self { conv, u, v }

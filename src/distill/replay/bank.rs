@@ -11,7 +11,7 @@ use crate::nn::store::tensor_bytes;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 /// MB-DFKD's bank, with the re-implementation's settings as defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -91,12 +91,8 @@ impl Replay for MemoryBank {
         if self.batches.is_empty() {
             return Ok(None);
         }
-        let i = Tensor::randint(
-            self.batches.len() as i64,
-            [1],
-            (Kind::Int64, tch::Device::Cpu),
-        )
-        .int64_value(&[0]) as usize;
+        let i = Tensor::randint(self.batches.len() as i64, [1], crate::device::host_int64())
+            .int64_value(&[0]) as usize;
         Ok(Some(self.batches[i].shallow_clone()))
     }
 

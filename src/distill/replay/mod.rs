@@ -123,7 +123,7 @@ pub(crate) mod testing {
 
     /// A batch of `n` samples whose every value is `id`.
     pub fn batch(n: i64, id: f64) -> Tensor {
-        Tensor::full([n, 1, 32, 32], id, (tch::Kind::Float, tch::Device::Cpu))
+        Tensor::full([n, 1, 32, 32], id, crate::device::host_float())
     }
 
     /// The distinct ids in a batch made by `batch`.

@@ -12,7 +12,7 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -75,11 +75,7 @@ impl Replay for Pool {
         if self.kept.is_empty() {
             return Ok(None);
         }
-        let picks = Tensor::randint(
-            self.kept.len(),
-            [self.draw],
-            (Kind::Int64, tch::Device::Cpu),
-        );
+        let picks = Tensor::randint(self.kept.len(), [self.draw], crate::device::host_int64());
         let picks: Vec<i64> = Vec::try_from(&picks).expect("int64 indices");
         self.kept.rows(&picks).map(Some)
     }
@@ -107,6 +103,7 @@ impl Replay for Pool {
 mod tests {
     use super::super::testing::{batch, with};
     use super::*;
+    use tch::Kind;
 
     #[test]
     fn keeps_every_batch_and_draws_uniformly_from_all_samples() {

@@ -167,7 +167,7 @@ impl VaeReplay {
     /// Algorithm 2: `n` latent codes, tuned (one Adam step) so that the
     /// decoder's samples get confident, class-balanced teacher outputs.
     fn codes(&self, m: &Models, n: i64, train: bool, log: &mut Losses) -> Tensor {
-        let z = Tensor::randn([n, self.latent], tch::kind::FLOAT_CPU).set_requires_grad(true);
+        let z = Tensor::randn([n, self.latent], crate::device::float()).set_requires_grad(true);
         if !self.cfg.latent_tuning {
             return z.detach();
         }
@@ -329,8 +329,9 @@ mod tests {
         tch::manual_seed(0);
         let teacher = zoo::build("lenet5", 10, [1, 32, 32]).unwrap();
         teacher.freeze();
-        let x = Tensor::randn([4, 1, 32, 32], tch::kind::FLOAT_CPU);
-        let rec = Tensor::randn([4, 1, 32, 32], tch::kind::FLOAT_CPU).set_requires_grad(true);
+        let x = Tensor::randn([4, 1, 32, 32], crate::device::host_float());
+        let rec =
+            Tensor::randn([4, 1, 32, 32], crate::device::host_float()).set_requires_grad(true);
         let layers = names(&["logits", "features", "conv2"]);
         let taps = teacher_taps(&layers, &teacher).unwrap();
         let got = teacher_distance(&teacher, &taps, &layers, &x, &rec).unwrap();

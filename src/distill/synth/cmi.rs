@@ -123,7 +123,7 @@ impl SynthSpec for CmiConfig {
         let [c, h, w] = a.teacher.spec.input_shape;
         let probe = tch::no_grad(|| {
             a.teacher.forward_taps(
-                &Tensor::zeros([1, c, h, w], tch::kind::FLOAT_CPU),
+                &Tensor::zeros([1, c, h, w], crate::device::float()),
                 false,
                 &taps,
             )
@@ -217,7 +217,7 @@ impl Bank {
     fn new(a: &Assembly, capacity: i64, width: i64) -> Self {
         Self {
             capacity,
-            rows: Tensor::zeros([0, width], tch::kind::FLOAT_CPU),
+            rows: Tensor::zeros([0, width], crate::device::float()),
             ptr: 0,
             added: 0,
             kept: Shards::new(a.samples, "features", Encoding::Float),
@@ -245,7 +245,7 @@ impl Bank {
     fn negatives(&self, k: i64) -> Tensor {
         let filled = self.rows.size()[0];
         let k = k.min(filled);
-        let pick = Tensor::randperm(filled, tch::kind::INT64_CPU).narrow(0, 0, k);
+        let pick = Tensor::randperm(filled, crate::device::int64()).narrow(0, 0, k);
         self.rows.index_select(0, &pick)
     }
 
@@ -352,7 +352,7 @@ impl Synthesizer for CmiSynth {
         let c = &self.cfg;
         self.generator.reset();
         let z =
-            Tensor::randn([c.batch_size, c.latent], tch::kind::FLOAT_CPU).set_requires_grad(true);
+            Tensor::randn([c.batch_size, c.latent], crate::device::float()).set_requires_grad(true);
         let targets = super::inversion::targets(
             super::inversion::Targets::Random,
             c.batch_size,

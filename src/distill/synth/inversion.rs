@@ -155,11 +155,11 @@ pub struct InversionSynth {
 pub fn targets(kind: Targets, n: i64, classes: i64) -> Tensor {
     match kind {
         Targets::Random => {
-            Tensor::randint(classes, [n], tch::kind::INT64_CPU)
+            Tensor::randint(classes, [n], crate::device::int64())
                 .sort(0, false)
                 .0
         }
-        Targets::Cycle => Tensor::arange(n, tch::kind::INT64_CPU).remainder(classes),
+        Targets::Cycle => Tensor::arange(n, crate::device::int64()).remainder(classes),
     }
 }
 
@@ -235,7 +235,7 @@ impl Synthesizer for InversionSynth {
         let [ch, h, w] = self.image;
         let x = channels_last(&Tensor::randn(
             [c.batch_size, ch, h, w],
-            tch::kind::FLOAT_CPU,
+            crate::device::float(),
         ))
         .set_requires_grad(true);
         let targets = targets(c.targets, c.batch_size, self.classes);
