@@ -8,7 +8,7 @@ use crate::seed;
 use crate::state;
 use anyhow::Result;
 use std::collections::HashMap;
-use tch::Tensor;
+use tch::{Kind, Tensor};
 
 /// How a teacher is trained.
 #[derive(Debug, Clone, PartialEq)]
@@ -96,7 +96,9 @@ pub struct EpochLog {
 /// Observes training (the CLI draws progress bars and keeps the resume
 /// state with it).
 pub trait Observer {
-    fn batch(&mut self, _epoch: usize, _batch: usize, _batches: usize, _loss: f64) {}
+    /// After each batch, with its loss (on the run device: reading it waits
+    /// for the device, so an observer reads it only now and then).
+    fn batch(&mut self, _epoch: usize, _batch: usize, _batches: usize, _loss: &Tensor) {}
     /// Called after each epoch, when `trainer` holds its finished state.
     fn epoch(&mut self, _log: &EpochLog, _trainer: &Trainer) -> Result<()> {
         Ok(())
@@ -166,7 +168,7 @@ impl<'a> Trainer<'a> {
             seed::seed_epoch(self.seed, epoch);
             self.opt.lr = self.recipe.lr_at(epoch);
             let order = Tensor::randperm(n, crate::device::host_int64());
-            let mut total = 0.0;
+            let mut total = Tensor::from(0f64);
             for b in 0..batches {
                 let lo = b as i64 * batch_size;
                 let index = order.narrow(0, lo, batch_size.min(n - lo));
@@ -178,14 +180,15 @@ impl<'a> Trainer<'a> {
                 let y = train.labels.index_select(0, &index);
                 let loss = self.model.forward(&x, true).cross_entropy_for_logits(&y);
                 self.opt.minimize(&loss);
-                let l = loss.double_value(&[]);
-                total += l;
-                observer.batch(epoch, b, batches, l);
+                // Summed on the device in double precision: the same sum
+                // as the host's, read once per epoch.
+                total += loss.detach().to_kind(Kind::Double);
+                observer.batch(epoch, b, batches, &loss);
             }
             self.epochs_done = epoch + 1;
             let log = EpochLog {
                 epoch,
-                loss: total / batches as f64,
+                loss: total.double_value(&[]) / batches as f64,
                 test_accuracy: test.map(|t| eval::accuracy(self.model, t, norm, 1000)),
                 seconds: start.elapsed().as_secs_f64(),
             };

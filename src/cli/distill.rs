@@ -15,7 +15,7 @@ use dfkd::distill::select::Select;
 use dfkd::distill::{Choice, Losses};
 use indicatif::ProgressBar;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// The registered parts as clap's possible values, each with its help.
 fn names<T>(table: &'static [Part<T>]) -> PossibleValuesParser {
@@ -255,9 +255,6 @@ pub struct Bars {
     last_read: Option<Instant>,
 }
 
-/// How often the bar's message reads the running losses.
-const MESSAGE_EVERY: Duration = Duration::from_millis(250);
-
 impl Bars {
     pub fn new() -> Self {
         Self {
@@ -314,7 +311,10 @@ impl Observer for Bars {
     fn iteration(&mut self, epoch: usize, i: usize, losses: &Losses) {
         let Some(bar) = &self.bar else { return };
         bar.inc(1);
-        if self.last_read.is_some_and(|t| t.elapsed() < MESSAGE_EVERY) {
+        if self
+            .last_read
+            .is_some_and(|t| t.elapsed() < progress::MESSAGE_EVERY)
+        {
             return;
         }
         self.last_read = Some(Instant::now());

@@ -1,6 +1,11 @@
 //! Progress bars on stderr (hidden when stderr is not a terminal).
 
 use indicatif::{ProgressBar, ProgressStyle};
+use std::time::Duration;
+
+/// How often a bar's message reads the running losses: a read waits for the
+/// device, so it happens a few times a second, not every step.
+pub const MESSAGE_EVERY: Duration = Duration::from_millis(250);
 
 /// A bar for `len` steps, with a message slot for live figures.
 pub fn bar(len: u64, prefix: String) -> ProgressBar {

@@ -12,6 +12,7 @@ use dfkd::train::{EpochLog, Observer, Recipe, Trainer};
 use indicatif::ProgressBar;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 use tch::Tensor;
 
 #[derive(Parser)]
@@ -108,19 +109,29 @@ fn restore(path: &Path, trainer: &mut Trainer, settings: &[(&str, String)]) -> R
 struct Progress {
     /// The bar, and the epoch (0-based) this session started at.
     bar: Option<(ProgressBar, usize)>,
+    /// When the message last read a loss (a read waits for the device).
+    last_read: Option<Instant>,
     epochs: usize,
     state_path: PathBuf,
     settings: Vec<(&'static str, String)>,
 }
 
 impl Observer for Progress {
-    fn batch(&mut self, epoch: usize, batch: usize, batches: usize, loss: f64) {
+    fn batch(&mut self, epoch: usize, batch: usize, batches: usize, loss: &Tensor) {
         let epochs = self.epochs;
         let (bar, first) = self.bar.get_or_insert_with(|| {
             let remaining = (epochs - epoch) * batches;
             (progress::bar(remaining as u64, "training".into()), epoch)
         });
         bar.set_position(((epoch - *first) * batches + batch + 1) as u64);
+        if self
+            .last_read
+            .is_some_and(|t| t.elapsed() < progress::MESSAGE_EVERY)
+        {
+            return;
+        }
+        self.last_read = Some(Instant::now());
+        let loss = loss.double_value(&[]);
         bar.set_message(format!("epoch {}/{epochs} loss {loss:.4}", epoch + 1));
     }
 
@@ -225,6 +236,7 @@ pub fn run(a: Args) -> Result<()> {
     );
     let mut progress = Progress {
         bar: None,
+        last_read: None,
         epochs: recipe.epochs,
         state_path: state_path.clone(),
         settings,
