@@ -3,27 +3,11 @@
 
 mod common;
 
-use common::{dfkd, scratch, stderr, stdout, tiny_mnist};
+use common::{dfkd, fails_with, scratch, stderr, stdout, tiny_mnist};
 use dfkd::checkpoint::{self, ModelMeta};
 use dfkd::data::DatasetKind;
 use dfkd::nn::zoo;
 use std::path::Path;
-use std::process::Output;
-
-fn fails_with(o: &Output, needles: &[&str]) {
-    let err = stderr(o);
-    assert!(!o.status.success(), "expected failure, got success: {err}");
-    assert!(
-        !err.contains("panicked") && !err.contains("internal error"),
-        "panic: {err}"
-    );
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "expected one error line, got: {err}");
-    assert!(lines[0].starts_with("error: "), "{err}");
-    for n in needles {
-        assert!(lines[0].contains(n), "'{n}' not in: {err}");
-    }
-}
 
 fn save(model: &dfkd::nn::Model, kind: DatasetKind, path: &Path) {
     let meta = ModelMeta {
@@ -399,18 +383,8 @@ fn foreign_file_without_arch() {
     let dir = scratch("err-no-arch");
     tiny_mnist(&dir, 20, 20);
     let m = zoo::build("lenet5", 10, [1, 32, 32]).unwrap();
-    let tensors: Vec<(String, tch::Tensor)> = m
-        .store
-        .entries()
-        .iter()
-        .map(|e| (e.name.clone(), e.tensor.shallow_clone()))
-        .collect();
     let path = dir.join("foreign.safetensors");
-    std::fs::write(
-        &path,
-        checkpoint::to_safetensors(&tensors, Default::default()).unwrap(),
-    )
-    .unwrap();
+    common::write_bare_state_dict(&m, &path);
     let o = dfkd(&[
         "eval",
         "--model",

@@ -78,17 +78,7 @@ fn exporting_what_is_not_a_dfkd_checkpoint_is_one_line() {
     let dir = scratch("export-bad");
     let path = dir.join("bare.safetensors");
     let m = zoo::build("lenet5", 10, [1, 32, 32]).unwrap();
-    let tensors: Vec<(String, Tensor)> = m
-        .store
-        .entries()
-        .iter()
-        .map(|e| (e.name.clone(), e.tensor.shallow_clone()))
-        .collect();
-    std::fs::write(
-        &path,
-        checkpoint::to_safetensors(&tensors, Default::default()).unwrap(),
-    )
-    .unwrap();
+    common::write_bare_state_dict(&m, &path);
     let o = dfkd(&["export", path.to_str().unwrap()]);
     let err = stderr(&o);
     assert!(!o.status.success());

@@ -43,15 +43,8 @@ fn a_bare_state_dict_is_matched_to_its_architecture_by_its_tensors() {
     let dir = scratch("inspect-bare");
     for (arch, classes, c) in [("resnet20", 100, 3), ("lenet5", 10, 1), ("wrn16-2", 10, 3)] {
         let m = zoo::build(arch, classes, [c, 32, 32]).unwrap();
-        let tensors: Vec<(String, tch::Tensor)> = m
-            .store
-            .entries()
-            .iter()
-            .map(|e| (e.name.clone(), e.tensor.shallow_clone()))
-            .collect();
         let path = dir.join(format!("{arch}.safetensors"));
-        let bytes = checkpoint::to_safetensors(&tensors, Default::default()).unwrap();
-        std::fs::write(&path, bytes).unwrap();
+        common::write_bare_state_dict(&m, &path);
         let o = dfkd(&["inspect", path.to_str().unwrap()]);
         assert!(o.status.success(), "{}", stderr(&o));
         let out = stdout(&o);

@@ -169,3 +169,33 @@ pub fn python_check(python: &Path, script: &str, tensors: &[(String, tch::Tensor
         .unwrap();
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
 }
+
+/// `model`'s tensors under their PyTorch names, with no dfkd metadata: what
+/// `safetensors.torch.save_file(model.state_dict())` writes.
+pub fn write_bare_state_dict(model: &dfkd::nn::Model, path: &Path) {
+    let tensors: Vec<(String, tch::Tensor)> = model
+        .store
+        .entries()
+        .iter()
+        .map(|e| (e.name.clone(), e.tensor.shallow_clone()))
+        .collect();
+    let bytes = dfkd::checkpoint::to_safetensors(&tensors, Default::default()).unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// Asserts that `o` failed with exactly one line, `error: ...`, holding every
+/// needle, and no panic.
+pub fn fails_with(o: &Output, needles: &[&str]) {
+    let err = stderr(o);
+    assert!(!o.status.success(), "expected failure, got success: {err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("internal error"),
+        "panic: {err}"
+    );
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one error line, got: {err}");
+    assert!(lines[0].starts_with("error: "), "{err}");
+    for n in needles {
+        assert!(lines[0].contains(n), "'{n}' not in: {err}");
+    }
+}
