@@ -6,6 +6,8 @@
 # A run directory that exists is resumed up to the preset's epochs, so the
 # set can be built over several sittings and ends as if run in one go.
 #   usage: bench/mnist_cpu.sh [RUNS_DIR] [METHOD...]   (defaults: runs/mnist-cpu dfad dafl)
+#   (SEEDS="1" runs fewer seeds; DFKD=BINARY runs another build than
+#   target/release/dfkd, e.g. a copy kept while the tree is rebuilt)
 set -euo pipefail
 source "$(dirname "$0")/../scripts/env.sh"
 cd "$root"
@@ -13,9 +15,9 @@ dir=${1:-runs/mnist-cpu}
 shift || true
 methods=("${@:-dfad dafl}")
 read -r -a methods <<<"${methods[*]}"
-dfkd=./target/release/dfkd
+dfkd=${DFKD:-./target/release/dfkd}
 teacher=teachers/lenet5-mnist.safetensors
-for seed in 1 2 3; do
+for seed in ${SEEDS:-1 2 3}; do
     for m in "${methods[@]}"; do
         out=$dir/$m-s$seed
         epochs=$($dfkd distill --teacher $teacher --method "$m" --preset mnist-cpu --dry-run | sed -n 's/^epochs = //p')
