@@ -6,7 +6,7 @@
 //! loads here given `--arch` and its normalisation.
 
 use crate::data::Normalization;
-use crate::nn::{zoo, Model, Store};
+use crate::nn::{script, zoo, Model, Store};
 use anyhow::{anyhow, bail, Context, Result};
 use safetensors::tensor::{Dtype, SafeTensorError, SafeTensors, TensorView};
 use std::collections::HashMap;
@@ -335,12 +335,22 @@ pub fn save_model(path: &Path, model: &Model, meta: &ModelMeta) -> Result<()> {
 ///
 /// The architecture comes from `arch` or the metadata; the number of classes
 /// from the metadata or the classifier layer's shape; the input shape from the
-/// metadata or `input_hint`.
+/// metadata or `input_hint`. A TorchScript file is a model of its own
+/// architecture (see [`crate::nn::script`]).
 pub fn load_model(
     path: &Path,
     arch: Option<&str>,
     input_hint: [i64; 3],
 ) -> Result<(Model, Option<ModelMeta>)> {
+    if script::is_torchscript(path) {
+        if let Some(a) = arch {
+            bail!(
+                "{}: a TorchScript module carries its own architecture; the architecture '{a}' does not apply",
+                path.display()
+            );
+        }
+        return script::load(path, input_hint);
+    }
     let ck = Checkpoint::read(path)?;
     let meta = ck.model_meta()?;
     let arch_name = match (arch, &meta) {

@@ -48,7 +48,8 @@ fn methods() -> PossibleValuesParser {
 
 #[derive(Parser)]
 pub struct Args {
-    /// Teacher checkpoint (dfkd's, or a PyTorch state dict with --teacher-arch).
+    /// Teacher: a dfkd checkpoint, a PyTorch state dict with --teacher-arch,
+    /// or TorchScript (python/dfkd_teacher.py saves any architecture).
     #[arg(long, value_name = "FILE")]
     pub teacher: Option<PathBuf>,
     /// Teacher architecture, for files without dfkd metadata.

@@ -9,7 +9,8 @@ use std::path::PathBuf;
 
 #[derive(Parser)]
 pub struct Args {
-    /// A safetensors checkpoint (dfkd's, or a PyTorch state dict with --arch).
+    /// A safetensors checkpoint (dfkd's, or a PyTorch state dict with
+    /// --arch), or a TorchScript classifier.
     #[arg(long, value_name = "FILE")]
     model: PathBuf,
     /// Evaluation data, KIND:PATH; its test split is used (folder:DIR: every

@@ -6,21 +6,27 @@
 //! (`safetensors.torch.save_file`) says none of it, so its architecture is
 //! found by loading it into every zoo architecture that fits its classifier
 //! and first convolution; what the file cannot say is reported as unknown.
+//! A TorchScript teacher (`python/dfkd_teacher.py`, or a plain scripted
+//! classifier) is run once to find what it reports.
 
 use anyhow::{bail, Result};
 use clap::Parser;
 use dfkd::checkpoint::{Checkpoint, ModelMeta};
-use dfkd::nn::{zoo, Model};
+use dfkd::nn::{script, zoo, Model};
 use std::path::PathBuf;
 
 #[derive(Parser)]
 pub struct Args {
-    /// A dfkd checkpoint or a PyTorch state dict, as safetensors.
+    /// A dfkd checkpoint or a PyTorch state dict (safetensors), or a
+    /// TorchScript teacher.
     #[arg(value_name = "FILE")]
     file: PathBuf,
 }
 
 pub fn run(a: Args) -> Result<()> {
+    if script::is_torchscript(&a.file) {
+        return inspect_script(&a);
+    }
     let ck = Checkpoint::read(&a.file)?;
     let meta = ck.model_meta()?;
     let (model, how) = match &meta {
@@ -55,16 +61,41 @@ pub fn run(a: Args) -> Result<()> {
         "taps:           {} (penultimate features: yes)",
         arch.tap_points.join(", ")
     );
+    print_batchnorm(&model);
+    Ok(())
+}
+
+fn inspect_script(a: &Args) -> Result<()> {
+    let (model, meta) = script::load(&a.file, [3, 32, 32])?;
+    println!("file:           {}", a.file.display());
+    println!("classes:        {}", model.spec.num_classes);
+    println!("parameters:     {}", model.store.parameter_count());
+    let Some(m) = meta else {
+        println!("kind:           plain TorchScript classifier (logits only)");
+        println!("input:          not recorded (3x32x32 assumed; pass --teacher-input)");
+        println!("normalisation:  not recorded (pass --teacher-mean/--teacher-std)");
+        println!("taps:           none; save it with python/dfkd_teacher.py for the methods that read features or BatchNorm statistics");
+        return Ok(());
+    };
+    let [c, h, w] = m.input_shape;
+    println!("kind:           TorchScript teacher (python/dfkd_teacher.py)");
+    println!("input:          {c}x{h}x{w}");
+    print_norm(&m);
+    println!("taps:           penultimate features, BatchNorm statistics");
+    print_batchnorm(&model);
+    Ok(())
+}
+
+fn print_batchnorm(model: &Model) {
+    let n = model.batchnorm_layers();
     println!(
-        "batchnorm:      {} layers{}",
-        model.batchnorm_layers(),
-        if model.batchnorm_layers() == 0 {
+        "batchnorm:      {n} layers{}",
+        if n == 0 {
             " (DeepInversion's and CMI's statistics losses do not apply)"
         } else {
             ""
         }
     );
-    Ok(())
 }
 
 fn print_norm(m: &ModelMeta) {

@@ -13,7 +13,7 @@ use super::replay::{bank, pool, vae, Replay};
 use super::synth::{cmi, generative, inversion, Synthesizer};
 use super::update::{joint, meta, StudentUpdate};
 use crate::data::Normalization;
-use crate::nn::Model;
+use crate::nn::{script, Model};
 use anyhow::{anyhow, bail, Result};
 use serde::{de::DeserializeOwned, Serialize};
 use std::path::Path;
@@ -39,6 +39,8 @@ pub struct SynthTraits {
     pub keeps_samples: bool,
     /// Its loss reads the teacher's BatchNorm statistics.
     pub needs_batchnorm: bool,
+    /// Its loss reads the teacher's penultimate feature.
+    pub needs_features: bool,
     /// Size of its latent codes, if it has a generator.
     pub latent: Option<i64>,
 }
@@ -277,9 +279,24 @@ impl Parts {
 
     /// Refuses a teacher the synthesizer cannot work with; `teacher` names it.
     pub fn check_teacher(&self, cfg: &Config, model: &Model, teacher: &str) -> Result<()> {
+        // A plain scripted classifier hides its layers; the wrapper shows them.
+        let hint = if model.spec.arch == script::ARCH {
+            "; save it with python/dfkd_teacher.py, which exposes them"
+        } else {
+            ""
+        };
         if self.synth.traits.needs_batchnorm && model.batchnorm_layers() == 0 {
             bail!(
-                "{}: the teacher ({}) has no BatchNorm layer, and {} matches the teacher's BatchNorm statistics (method {})",
+                "{}: the teacher ({}) has no BatchNorm layer, and {} matches the teacher's BatchNorm statistics (method {}){hint}",
+                teacher,
+                model.spec.arch,
+                cfg.synth.kind,
+                cfg.method
+            );
+        }
+        if self.synth.traits.needs_features && !model.provides_features() {
+            bail!(
+                "{}: the teacher ({}) does not report its penultimate feature, which {} reads (method {}){hint}",
                 teacher,
                 model.spec.arch,
                 cfg.synth.kind,

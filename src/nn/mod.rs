@@ -13,6 +13,7 @@ pub mod lenet;
 pub mod model;
 pub mod resnet;
 pub mod resnet_cifar;
+pub mod script;
 pub mod spectral;
 pub mod store;
 pub mod wrn;

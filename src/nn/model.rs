@@ -81,6 +81,18 @@ impl Model {
         })
     }
 
+    /// Whether a forward pass can report the penultimate feature (every zoo
+    /// model can; a plain TorchScript classifier cannot).
+    pub fn provides_features(&self) -> bool {
+        let [c, h, w] = self.spec.input_shape;
+        let x = Tensor::zeros([1, c, h, w], crate::device::float());
+        tch::no_grad(|| {
+            self.forward_taps(&x, false, &Taps::features())
+                .features
+                .is_some()
+        })
+    }
+
     /// Freezes the weights: no gradient reaches them, while gradients still
     /// flow through the network to its input.
     pub fn freeze(&self) {

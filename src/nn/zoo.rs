@@ -214,13 +214,18 @@ fn wrn_init(store: &Store) {
 }
 
 impl Model {
-    pub fn arch(&self) -> &'static Arch {
-        arch(&self.spec.arch).expect("built from the zoo")
-    }
-
     /// Checks that every requested layer tap exists in this architecture.
     pub fn check_taps(&self, layers: &[String]) -> Result<()> {
-        let arch = self.arch();
+        if layers.is_empty() {
+            return Ok(());
+        }
+        if self.spec.arch == super::script::ARCH {
+            bail!(
+                "a TorchScript teacher has no named tap points (asked for: {}); use the features, BatchNorm or logits taps",
+                layers.join(", ")
+            );
+        }
+        let arch = arch(&self.spec.arch)?;
         for l in layers {
             if !arch.tap_points.contains(&l.as_str()) {
                 bail!(

@@ -202,6 +202,9 @@ fn teacher_taps(layers: &[String], teacher: &Model) -> Result<Taps> {
     teacher
         .check_taps(&taps.layers)
         .context("replay.teacher_layers: logits, features or a tap point of the teacher")?;
+    if taps.features && !teacher.provides_features() {
+        bail!("replay.teacher_layers: the teacher does not report its penultimate feature; use logits");
+    }
     Ok(taps)
 }
 

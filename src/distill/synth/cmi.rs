@@ -114,6 +114,7 @@ impl SynthSpec for CmiConfig {
             // Its features default to the BatchNorm inputs, and bn weighs R_feature.
             needs_batchnorm: self.bn != 0.0 || self.feature_layers.is_empty(),
             latent: Some(self.latent),
+            needs_features: false,
         }
     }
 

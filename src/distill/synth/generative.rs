@@ -82,6 +82,8 @@ impl SynthSpec for GenerativeConfig {
 
     fn traits(&self) -> SynthTraits {
         SynthTraits {
+            // DAFL's activation loss is the L1 norm of the teacher's feature.
+            needs_features: self.a != 0.0,
             latent: Some(self.generator.latent),
             ..SynthTraits::default()
         }

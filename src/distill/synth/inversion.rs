@@ -129,6 +129,7 @@ impl SynthSpec for InversionConfig {
             keeps_samples: true,
             needs_batchnorm: self.bn != 0.0,
             latent: None,
+            needs_features: false,
         }
     }
 

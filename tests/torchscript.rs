@@ -1,0 +1,217 @@
+//! A teacher of any architecture, saved by the user's PyTorch as TorchScript
+//! (`python/dfkd_teacher.py`): its taps equal those of dfkd's own model of
+//! the same tensors, architectures outside the zoo distill, and what cannot
+//! work is refused in one line naming the file.
+
+mod common;
+
+use common::{dfkd, dfkd_owned, fails_with, scratch, stderr, stdout};
+use dfkd::checkpoint::{self, Checkpoint};
+use dfkd::nn::{zoo, Taps};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use tch::{Kind, Tensor};
+
+/// The directory tests/python/teachers.py filled, made once per test binary;
+/// None (after saying why) without the venv.
+fn teachers() -> Option<&'static Path> {
+    static DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let python = common::venv_python("TorchScript teachers")?;
+        let dir = scratch("torchscript");
+        // The twin's tensors: a ResNet-20 whose running statistics moved.
+        let m = zoo::build("resnet20", 10, [3, 32, 32]).unwrap();
+        let x = Tensor::randn([32, 3, 32, 32], tch::kind::FLOAT_CPU) * 1.5 + 0.3;
+        let _ = m.forward(&x, true);
+        common::write_bare_state_dict(&m, &dir.join("twin.safetensors"));
+        let o = Command::new(python)
+            .arg(common::repo().join("tests/python/teachers.py"))
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+        Some(dir)
+    })
+    .as_deref()
+}
+
+fn close(a: &Tensor, b: &Tensor, what: &str) {
+    assert_eq!(a.size(), b.size(), "{what}: shapes");
+    let diff = (a - b).abs().max().double_value(&[]);
+    let scale = b.abs().max().double_value(&[]).max(1.0);
+    assert!(diff < 1e-4 * scale, "{what}: differ by {diff}");
+}
+
+#[test]
+fn a_torchscript_teacher_reports_the_taps_of_dfkds_own_model() {
+    let Some(dir) = teachers() else { return };
+    let zoo_model = zoo::build("resnet20", 10, [3, 32, 32]).unwrap();
+    Checkpoint::read(&dir.join("twin.safetensors"))
+        .unwrap()
+        .load_into(&zoo_model.store, "resnet20")
+        .unwrap();
+    let (script, meta) = checkpoint::load_model(&dir.join("twin.pt"), None, [1, 8, 8]).unwrap();
+    let meta = meta.expect("dfkd_meta() read");
+    assert_eq!((meta.num_classes, meta.input_shape), (10, [3, 32, 32]));
+    assert_eq!(meta.normalization.mean, vec![0.5; 3]);
+    assert_eq!(
+        script.store.parameter_count(),
+        zoo_model.store.parameter_count()
+    );
+    assert!(script.parameters().iter().all(|p| !p.requires_grad()));
+
+    let taps = Taps {
+        features: true,
+        bn_stats: true,
+        bn_means: true,
+        layers: Vec::new(),
+    };
+    let x = Tensor::randn([6, 3, 32, 32], tch::kind::FLOAT_CPU).set_requires_grad(true);
+    let ours = zoo_model.forward_taps(&x, false, &taps);
+    let theirs = script.forward_taps(&x, false, &taps);
+    close(&theirs.logits, &ours.logits, "logits");
+    close(
+        theirs.features.as_ref().unwrap(),
+        ours.features.as_ref().unwrap(),
+        "features",
+    );
+    assert_eq!(theirs.bn_stats.len(), 19);
+    assert_eq!(theirs.bn_stats.len(), ours.bn_stats.len());
+    for (t, o) in theirs.bn_stats.iter().zip(&ours.bn_stats) {
+        close(&t.mean, &o.mean, &format!("{} mean", t.name));
+        close(&t.var, &o.var, &format!("{} variance", t.name));
+        close(&t.running_mean, &o.running_mean, &t.name);
+        close(&t.running_var, &o.running_var, &t.name);
+    }
+    for (i, (t, o)) in theirs.bn_means.iter().zip(&ours.bn_means).enumerate() {
+        close(t, o, &format!("instance means of BatchNorm {i}"));
+    }
+    assert_eq!(theirs.bn_means.len(), 19);
+
+    // DeepInversion's gradient reaches the input through the module.
+    let loss = theirs
+        .bn_stats
+        .iter()
+        .map(|s| (&s.mean - &s.running_mean).norm())
+        .fold(Tensor::zeros([], tch::kind::FLOAT_CPU), |a, b| a + b);
+    loss.backward();
+    let g = x.grad();
+    assert!(g.defined() && g.abs().sum(Kind::Float).double_value(&[]) > 0.0);
+}
+
+/// A run of `method` on `teacher`, one epoch of a few small batches.
+fn distill(dir: &Path, teacher: &str, method: &str, extra: &[&str]) -> std::process::Output {
+    let mut args: Vec<String> = [
+        "distill",
+        "--teacher",
+        dir.join(teacher).to_str().unwrap(),
+        "--method",
+        method,
+        "--preset",
+        "cifar10-cpu",
+        "--batch-size",
+        "8",
+        "--iters",
+        "2",
+        "--epochs",
+        "1",
+        "--out",
+        dir.join(format!("run-{teacher}-{method}"))
+            .to_str()
+            .unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    dfkd_owned(&args)
+}
+
+#[test]
+fn teachers_outside_the_zoo_distill_with_the_methods_their_taps_allow() {
+    let Some(dir) = teachers() else { return };
+    let plain_norm = [
+        "--teacher-mean",
+        "0.5,0.5,0.5",
+        "--teacher-std",
+        "0.25,0.25,0.25",
+    ];
+    let di_budget = ["--set", "synth.steps=3", "--set", "synth.student_steps=2"];
+    for (teacher, method, extra) in [
+        ("vgg.pt", "dafl", &[][..]),
+        ("mobilenet.pt", "deepinversion", &di_budget[..]),
+        ("vgg-plain.pt", "dfad", &plain_norm[..]),
+    ] {
+        let o = distill(dir, teacher, method, extra);
+        assert!(o.status.success(), "{teacher} {method}: {}", stderr(&o));
+        let run = dir.join(format!("run-{teacher}-{method}"));
+        let (student, _) =
+            checkpoint::load_model(&run.join("student.safetensors"), None, [3, 32, 32]).unwrap();
+        assert_eq!(student.spec.arch, "resnet20");
+    }
+
+    // Logits only: the methods that read more are refused before they start.
+    let o = distill(dir, "vgg-plain.pt", "deepinversion", &plain_norm);
+    fails_with(
+        &o,
+        &[
+            "vgg-plain.pt",
+            "no BatchNorm layer",
+            "python/dfkd_teacher.py",
+        ],
+    );
+    let o = distill(dir, "vgg-plain.pt", "dafl", &plain_norm);
+    fails_with(
+        &o,
+        &[
+            "vgg-plain.pt",
+            "penultimate feature",
+            "python/dfkd_teacher.py",
+        ],
+    );
+}
+
+#[test]
+fn inspect_describes_a_torchscript_teacher() {
+    let Some(dir) = teachers() else { return };
+    let o = dfkd(&["inspect", dir.join("mobilenet.pt").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    for line in [
+        "TorchScript teacher",
+        "input:          3x32x32",
+        "batchnorm:      5 layers",
+    ] {
+        assert!(out.contains(line), "'{line}' not in:\n{out}");
+    }
+    let o = dfkd(&["inspect", dir.join("vgg-plain.pt").to_str().unwrap()]);
+    assert!(stdout(&o).contains("plain TorchScript classifier"));
+}
+
+#[test]
+fn bad_torchscript_files_are_refused_in_one_line() {
+    let Some(dir) = teachers() else { return };
+    let dry = |file: &str, extra: &[&str]| {
+        let mut a = extra.to_vec();
+        a.push("--dry-run");
+        distill(dir, file, "dfad", &a)
+    };
+    std::fs::write(dir.join("fake.pt"), b"PK\x03\x04 not really a zip archive").unwrap();
+    fails_with(
+        &dry("fake.pt", &[]),
+        &["fake.pt", "not a TorchScript module"],
+    );
+    fails_with(
+        &dry("not-a-classifier.pt", &[]),
+        &["not-a-classifier.pt", "not (batch, classes) logits"],
+    );
+    fails_with(
+        &dry("vgg-plain.pt", &["--teacher-input", "1,28,28"]),
+        &["vgg-plain.pt", "1 x 28 x 28 failed", "--teacher-input"],
+    );
+    fails_with(
+        &dry("vgg.pt", &["--teacher-arch", "resnet20"]),
+        &["vgg.pt", "'resnet20' does not apply"],
+    );
+}
