@@ -1,6 +1,9 @@
 //! 1. Embeds the libtorch library directory as an rpath, so that the `dfkd`
 //!    binary runs without the user exporting LD_LIBRARY_PATH. torch-sys
 //!    reports the directory it linked against through `links = "tch"`.
+//!    When that libtorch has CUDA (the PyPI wheel does), the binary also
+//!    depends on libtorch_cuda: nothing calls it by name, so the linker's
+//!    --as-needed would drop it, and libtorch would then see no GPU.
 //! 2. Builds every preset under `configs/METHOD/PRESET.toml` into the
 //!    binary, so adding a preset is adding its file.
 use std::fmt::Write;
@@ -9,6 +12,9 @@ fn main() {
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     if let Ok(lib) = std::env::var("DEP_TCH_LIBTORCH_LIB") {
         println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
+        if std::path::Path::new(&lib).join("libtorch_cuda.so").exists() {
+            println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
+        }
     }
 
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");

@@ -10,14 +10,54 @@
 //!   here so that they are the same whatever the run device), and models as
 //!   they are built (initialised as PyTorch initialises them, on the CPU).
 //!
-//! The run device is the CPU in this build; CUDA placement (`--device`) is
-//! the next step of issue 15, and will change only this module's choice.
+//! The run device is chosen once, at start-up ([`select`], the CLI's
+//! `--device`); until then, and in the library's tests, it is the CPU.
 
-use tch::{Device, Kind};
+use anyhow::{bail, Result};
+use std::sync::OnceLock;
+use tch::{Cuda, Device, Kind};
+
+static RUN: OnceLock<Device> = OnceLock::new();
+
+/// Sets the run device from `auto` (the first GPU when libtorch sees one,
+/// else the CPU), `cpu`, `cuda` or `cuda:N`. Call once, before any model is
+/// built.
+pub fn select(choice: &str) -> Result<Device> {
+    let device = parse(choice)?;
+    if RUN.set(device).is_err() && RUN.get() != Some(&device) {
+        bail!("the run device is already {:?}", run());
+    }
+    Ok(device)
+}
+
+fn parse(choice: &str) -> Result<Device> {
+    // Asked only when a GPU may be wanted: it starts CUDA's driver.
+    let gpus = || Cuda::device_count();
+    let cuda = |n: i64| {
+        let gpus = gpus();
+        if gpus == 0 {
+            bail!("--device {choice}: libtorch sees no CUDA GPU here (a CPU-only libtorch, no driver, or CUDA_VISIBLE_DEVICES empty); use --device cpu");
+        }
+        if n >= gpus {
+            bail!("--device {choice}: there are {gpus} GPUs, numbered from 0");
+        }
+        Ok(Device::Cuda(n as usize))
+    };
+    match choice {
+        "cpu" => Ok(Device::Cpu),
+        "auto" if gpus() > 0 => Ok(Device::Cuda(0)),
+        "auto" => Ok(Device::Cpu),
+        "cuda" => cuda(0),
+        _ => match choice.strip_prefix("cuda:").map(str::parse::<i64>) {
+            Some(Ok(n)) if n >= 0 => cuda(n),
+            _ => bail!("--device takes auto, cpu, cuda or cuda:N, not '{choice}'"),
+        },
+    }
+}
 
 /// The device models and what they compute on live on.
 pub fn run() -> Device {
-    Device::Cpu
+    RUN.get().copied().unwrap_or(Device::Cpu)
 }
 
 /// Host memory.

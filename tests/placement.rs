@@ -38,3 +38,65 @@ fn only_the_device_module_names_a_device() {
         offenders.join("\n")
     );
 }
+
+#[test]
+fn a_device_the_machine_lacks_is_refused_in_one_line() {
+    common::fails_with(
+        &common::dfkd(&["--device", "tpu", "archs"]),
+        &["--device takes auto, cpu, cuda or cuda:N, not 'tpu'"],
+    );
+    let needle = if tch::Cuda::device_count() == 0 {
+        "libtorch sees no CUDA GPU here"
+    } else {
+        "GPUs, numbered from 0"
+    };
+    common::fails_with(
+        &common::dfkd(&["--device", "cuda:99", "archs"]),
+        &["--device cuda:99", needle],
+    );
+    let o = common::dfkd(&["--device", "cpu", "archs"]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+}
+
+/// The same run on the GPU, where this machine has one (CI's has none).
+#[test]
+fn a_run_on_the_gpu_finishes_and_ships_a_student() {
+    if tch::Cuda::device_count() == 0 {
+        common::skip("GPU run", "libtorch sees no CUDA GPU on this machine");
+        return;
+    }
+    let dir = common::scratch("gpu-run");
+    let teachers = common::repo().join("teachers");
+    for (teacher, method, preset) in [
+        ("lenet5-mnist", "dafl", "mnist"),
+        ("lenet5-bn-fashion-mnist", "cmi", "fashion-mnist-demo"),
+    ] {
+        let out = dir.join(method);
+        let t = teachers.join(format!("{teacher}.safetensors"));
+        let mut args = vec![
+            "--device",
+            "cuda",
+            "distill",
+            "--teacher",
+            t.to_str().unwrap(),
+            "--method",
+            method,
+            "--preset",
+            preset,
+            "--batch-size",
+            "16",
+            "--iters",
+            "2",
+            "--epochs",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        if method == "cmi" {
+            args.extend(["--set", "synth.steps=3", "--set", "synth.student_steps=2"]);
+        }
+        let o = common::dfkd(&args);
+        assert!(o.status.success(), "{method}: {}", common::stderr(&o));
+        assert!(out.join("student.safetensors").is_file());
+    }
+}

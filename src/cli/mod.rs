@@ -27,6 +27,16 @@ pub struct Cli {
     /// Number of CPU threads libtorch may use (default: all cores).
     #[arg(long, global = true, value_name = "N")]
     threads: Option<i32>,
+    /// Where models run: auto (the first GPU libtorch sees, else the CPU),
+    /// cpu, cuda or cuda:N.
+    #[arg(
+        long,
+        global = true,
+        value_name = "DEVICE",
+        default_value = "auto",
+        env = "DFKD_DEVICE"
+    )]
+    device: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -56,6 +66,7 @@ pub fn run(cli: Cli) -> Result<()> {
         anyhow::ensure!(n > 0, "--threads must be at least 1");
         tch::set_num_threads(n);
     }
+    dfkd::device::select(&cli.device)?;
     match cli.command {
         Command::TrainTeacher(a) => train_teacher::run(a),
         Command::Distill(a) => distill::run(*a),
