@@ -9,6 +9,7 @@ reference is if anything faster than the official code.
 
 usage: distill_iteration.py dafl|dfad|pre-dfkd BATCH ITERATIONS [WARMUP]
                              [--channels-last] [--lean] [--no-replay] [--flops]
+                             [--device cpu|cuda]
 Prints the seconds of each timed iteration, one per line. --channels-last
 puts every model and input in PyTorch's channels-last memory format (the
 same layout dfkd's convolutions use); --lean (PRE-DFKD) builds no graph that
@@ -39,7 +40,17 @@ parser.add_argument("--channels-last", action="store_true")
 parser.add_argument("--lean", action="store_true")
 parser.add_argument("--no-replay", action="store_true")
 parser.add_argument("--flops", action="store_true")
+parser.add_argument("--device", default="cpu")
 args = parser.parse_args()
+# Models, inputs and every tensor made below live on --device.
+torch.set_default_device(args.device)
+
+
+def sync():
+    if args.device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
 method, batch, iterations, warmup = args.method, args.batch, args.iterations, args.warmup
 layout = torch.channels_last if args.channels_last else torch.contiguous_format
 torch.manual_seed(0)
@@ -195,6 +206,8 @@ if args.flops:
 for _ in range(warmup):
     iteration()
 for _ in range(iterations):
+    sync()
     start = time.perf_counter()
     iteration()
+    sync()
     print(f"{time.perf_counter() - start:.4f}", flush=True)

@@ -24,7 +24,7 @@ them, as dfkd does.
 --channels-last puts models and inputs in PyTorch's channels-last format.
 
 usage: synthesis_step.py deepinversion|cmi BATCH STEPS [WARMUP]
-                         [--lean] [--channels-last] [--flops]
+                         [--lean] [--channels-last] [--flops] [--device cpu|cuda]
 Prints the seconds of each timed step, one per line; --flops prints the
 floating-point operations of one step (FlopCounterMode: convolutions and
 matrix products, forward and backward)."""
@@ -51,7 +51,17 @@ parser.add_argument("warmup", type=int, nargs="?", default=2)
 parser.add_argument("--lean", action="store_true")
 parser.add_argument("--channels-last", action="store_true")
 parser.add_argument("--flops", action="store_true")
+parser.add_argument("--device", default="cpu")
 args = parser.parse_args()
+# Models, inputs and every tensor made below live on --device.
+torch.set_default_device(args.device)
+
+
+def sync():
+    if args.device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
 layout = torch.channels_last if args.channels_last else torch.contiguous_format
 torch.manual_seed(0)
 random.seed(0)
@@ -230,6 +240,8 @@ else:
     for _ in range(args.warmup):
         step()
     for _ in range(args.steps):
+        sync()
         start = time.perf_counter()
         step()
+        sync()
         print(f"{time.perf_counter() - start:.4f}")

@@ -14,6 +14,8 @@ use std::time::Instant;
 
 fn main() -> anyhow::Result<()> {
     dfkd::runtime::init();
+    // bench/gpu.sh times it on a GPU.
+    dfkd::device::select(&std::env::var("DFKD_DEVICE").unwrap_or_else(|_| "cpu".into()))?;
     let args: Vec<String> = std::env::args().collect();
     let method = &args[1];
     let batch: i64 = args[2].parse()?;
@@ -56,8 +58,10 @@ fn main() -> anyhow::Result<()> {
         engine.run_epoch(&mut |_, _| {})?;
     }
     for _ in 0..iterations {
+        dfkd::device::synchronize();
         let start = Instant::now();
         engine.run_epoch(&mut |_, _| {})?;
+        dfkd::device::synchronize();
         let seconds = start.elapsed().as_secs_f64();
         println!("{seconds:.4} {}", engine.replay_bytes());
     }

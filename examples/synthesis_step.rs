@@ -19,6 +19,8 @@ use std::time::Instant;
 
 fn main() -> anyhow::Result<()> {
     dfkd::runtime::init();
+    // bench/gpu.sh times it on a GPU.
+    dfkd::device::select(&std::env::var("DFKD_DEVICE").unwrap_or_else(|_| "cpu".into()))?;
     let args: Vec<String> = std::env::args().collect();
     let method = args[1].as_str();
     let batch: i64 = args[2].parse()?;
@@ -42,10 +44,14 @@ fn main() -> anyhow::Result<()> {
     };
     let (one, many) = (with_steps(1)?, with_steps(steps + 1)?);
     tch::manual_seed(0);
-    // The shared pretrained ResNet-56 when DFKD_TEACHER names it (trained
-    // weights, as a run sees them), else random weights.
+    // The ResNet-56 that DFKD_TEACHER names (a state dict, such as the
+    // shared pretrained one, or a TorchScript teacher), else random weights.
     let teacher = match std::env::var_os("DFKD_TEACHER") {
-        Some(p) => dfkd::checkpoint::load_model(p.as_ref(), Some("resnet56"), [3, 32, 32])?.0,
+        Some(p) => {
+            let p = std::path::Path::new(&p);
+            let arch = (!dfkd::nn::script::is_torchscript(p)).then_some("resnet56");
+            dfkd::checkpoint::load_model(p, arch, [3, 32, 32])?.0
+        }
         None => zoo::build("resnet56", 10, [3, 32, 32])?,
     };
     teacher.freeze();
@@ -75,8 +81,10 @@ fn main() -> anyhow::Result<()> {
     }
     for _ in 0..rounds {
         let mut time = |s: &mut Box<dyn dfkd::distill::synth::Synthesizer>| -> anyhow::Result<f64> {
+            dfkd::device::synchronize();
             let start = Instant::now();
             s.synthesize(&models, &mut log)?;
+            dfkd::device::synchronize();
             Ok(start.elapsed().as_secs_f64())
         };
         let (a, b) = (time(&mut short)?, time(&mut long)?);

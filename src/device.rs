@@ -60,6 +60,14 @@ pub fn run() -> Device {
     RUN.get().copied().unwrap_or(Device::Cpu)
 }
 
+/// Waits for the work queued on the run device (a GPU runs asynchronously;
+/// timings need this).
+pub fn synchronize() {
+    if let Device::Cuda(n) = run() {
+        Cuda::synchronize(n as i64);
+    }
+}
+
 /// Host memory.
 pub fn host() -> Device {
     Device::Cpu

@@ -45,8 +45,11 @@ struct ScriptNet {
 }
 
 /// Whether `path` holds a TorchScript archive (a zip file) rather than
-/// safetensors.
+/// safetensors; a file named `*.safetensors` is always read as safetensors.
 pub fn is_torchscript(path: &Path) -> bool {
+    if path.extension().is_some_and(|e| e == "safetensors") {
+        return false;
+    }
     let mut magic = [0u8; 4];
     std::fs::File::open(path)
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
@@ -141,14 +144,16 @@ pub fn load(path: &Path, input_hint: [i64; 3]) -> Result<(Model, Option<ModelMet
     Ok((model, model_meta))
 }
 
-/// The line of a libtorch error that says what went wrong: the Python-style
-/// exception a TorchScript interpreter reports, else the first line.
+/// The sentence of a libtorch error that says what went wrong: the
+/// Python-style exception a TorchScript interpreter reports, else the first
+/// line; without the advice that follows it.
 fn first_line(s: &str) -> &str {
     let lines = || s.lines().map(str::trim).filter(|l| !l.is_empty());
-    lines()
+    let line = lines()
         .rfind(|l| l.contains("Error: "))
         .or_else(|| lines().next())
-        .unwrap_or(s)
+        .unwrap_or(s);
+    line.split_once(". ").map_or(line, |(first, _)| first)
 }
 
 /// One forward pass's outputs.

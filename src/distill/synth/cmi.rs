@@ -40,7 +40,7 @@ use crate::nn::store::tensor_bytes;
 use crate::nn::{Output, Store, Taps};
 use crate::optim::{OptimSpec, Optimizer};
 use crate::state;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use tch::{Kind, Tensor};
@@ -119,7 +119,9 @@ impl SynthSpec for CmiConfig {
     }
 
     fn build(&self, a: &Assembly) -> Result<Box<dyn Synthesizer>> {
-        a.teacher.check_taps(&self.feature_layers)?;
+        a.teacher
+            .check_taps(&self.feature_layers)
+            .context("synth.feature_layers ([] takes the BatchNorm inputs)")?;
         let taps = self.feature_taps();
         let [c, h, w] = a.teacher.spec.input_shape;
         let probe = tch::no_grad(|| {
