@@ -68,6 +68,9 @@ class _Tapped(nn.Module):
         running_vars = [bn.running_var.clone() for bn in self.bns]
         instance_means = [t.mean(dim=(2, 3)) for t in inputs]
         feature = features[-1].flatten(1)
+        if not self.bns:
+            # The tracer cannot type empty lists; _NoBatchNorm adds them.
+            return logits, feature
         return logits, feature, means, variances, running_means, running_vars, instance_means
 
 
@@ -89,6 +92,17 @@ class _Teacher(nn.Module):
     @torch.jit.export
     def dfkd_meta(self) -> str:
         return self.meta
+
+
+class _NoBatchNorm(_Teacher):
+    """A model without BatchNorm: the same outputs, with empty lists."""
+
+    def forward(
+        self, x: Tensor
+    ) -> Tuple[Tensor, Tensor, List[Tensor], List[Tensor], List[Tensor], List[Tensor], List[Tensor]]:
+        logits, feature = self.tapped(x)
+        none: List[Tensor] = []
+        return logits, feature, none, none, none, none, none
 
 
 def save(model: nn.Module, path, input_shape, mean, std):
@@ -119,4 +133,5 @@ def save(model: nn.Module, path, input_shape, mean, std):
             "architecture": type(model).__name__,
         }
     )
-    torch.jit.script(_Teacher(traced, meta)).save(str(path))
+    wrapper = _Teacher if tapped.bns else _NoBatchNorm
+    torch.jit.script(wrapper(traced, meta)).save(str(path))

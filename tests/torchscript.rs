@@ -182,6 +182,21 @@ fn every_method_distills_from_a_teacher_outside_the_zoo() {
         &small_budget("deepinversion"),
     );
     assert!(o.status.success(), "mobilenet.pt: {}", stderr(&o));
+
+    // Without BatchNorm: the feature serves DAFL; the BN losses are refused.
+    let o = distill(dir, "no-bn.pt", "dafl", &small_budget("dafl"));
+    assert!(o.status.success(), "no-bn.pt: {}", stderr(&o));
+    let o = distill(
+        dir,
+        "no-bn.pt",
+        "deepinversion",
+        &small_budget("deepinversion"),
+    );
+    fails_with(
+        &o,
+        &["no-bn.pt", "no BatchNorm layer", "method deepinversion"],
+    );
+    assert!(!stderr(&o).contains("dfkd_teacher.py"), "{}", stderr(&o));
 }
 
 #[test]

@@ -280,7 +280,7 @@ impl Parts {
     /// Refuses a teacher the synthesizer cannot work with; `teacher` names it.
     pub fn check_teacher(&self, cfg: &Config, model: &Model, teacher: &str) -> Result<()> {
         // A plain scripted classifier hides its layers; the wrapper shows them.
-        let hint = if model.spec.arch == script::ARCH {
+        let hint = if model.spec.arch == script::ARCH && !model.provides_features() {
             "; save it with python/dfkd_teacher.py, which exposes them"
         } else {
             ""

@@ -5,7 +5,8 @@
   taps it reads from TorchScript with its own.
 - vgg.pt, mobilenet.pt: architectures dfkd's zoo does not have, saved with
   python/dfkd_teacher.py; vgg-plain.pt the VGG as a plain scripted
-  classifier (logits only).
+  classifier (logits only); no-bn.pt a VGG without BatchNorm, saved with
+  python/dfkd_teacher.py.
 - not-a-classifier.pt: a scripted module that returns feature maps.
 """
 
@@ -26,8 +27,10 @@ torch.manual_seed(0)
 MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
 
 
-def vgg():
+def vgg(batchnorm=True):
     def block(i, o):
+        if not batchnorm:
+            return [nn.Conv2d(i, o, 3, padding=1), nn.ReLU()]
         return [nn.Conv2d(i, o, 3, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU()]
 
     return nn.Sequential(
@@ -76,5 +79,6 @@ dfkd_teacher.save(twin, out / "twin.pt", (3, 32, 32), MEAN, STD)
 net = with_statistics(vgg())
 dfkd_teacher.save(net, out / "vgg.pt", (3, 32, 32), MEAN, STD)
 torch.jit.script(net).save(str(out / "vgg-plain.pt"))
+dfkd_teacher.save(vgg(batchnorm=False).eval(), out / "no-bn.pt", (3, 32, 32), MEAN, STD)
 dfkd_teacher.save(with_statistics(MobileNet()), out / "mobilenet.pt", (3, 32, 32), MEAN, STD)
 torch.jit.script(nn.Sequential(nn.Conv2d(3, 4, 3))).save(str(out / "not-a-classifier.pt"))
