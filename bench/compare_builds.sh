@@ -14,14 +14,15 @@ cd "$root"
 rev=$(git rev-parse --short "$1") rounds=${2:-3} iters=${3:-3}
 old=$root/target/rev-$rev
 if [ ! -x "$old/bin/synthesis_step" ]; then
-    rm -rf "$old/src"
-    git worktree add --detach "$old/src" "$rev" >/dev/null
+    git worktree prune
+    [ -d "$old/src" ] || git worktree add --detach "$old/src" "$rev" >/dev/null
     (cd "$old/src" && CARGO_TARGET_DIR="$old/target" cargo build --release --quiet \
         --example distill_iteration --example synthesis_step)
     mkdir -p "$old/bin"
     cp "$old/target/release/examples/distill_iteration" "$old/target/release/examples/synthesis_step" "$old/bin/"
-    git worktree remove --force "$old/src"
 fi
+# Its examples read the bundled teacher from their source tree.
+[ -d "$old/src" ] || git worktree add --detach "$old/src" "$rev" >/dev/null
 cargo build --release --quiet --example distill_iteration --example synthesis_step
 new=$root/target/release/examples
 median() { python3 -c 'import statistics, sys; print(f"{statistics.median(map(float, sys.argv[1:])):.3f}")' "$@"; }

@@ -32,4 +32,6 @@ else:
     model.load_state_dict(tensors)
     mean = [float(v) for v in meta["mean"].split(",")]
     std = [float(v) for v in meta["std"].split(",")]
-    dfkd_teacher.save(model.eval(), sys.argv[2], shape, mean, std)
+    # dfkd's LeNet-5 feature, as DAFL's, is the input of the first fc layer.
+    feature = "fc1" if meta["arch"].startswith("lenet") else None
+    dfkd_teacher.save(model.eval(), sys.argv[2], shape, mean, std, feature)

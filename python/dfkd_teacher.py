@@ -13,7 +13,9 @@ then `dfkd distill --teacher teacher.pt ...`.
 The file is a TorchScript module (`torch.jit.load` reads it). Its forward
 takes inputs normalised as the model expects them and returns, besides the
 logits, what dfkd's methods need from a teacher:
-- the penultimate feature, the input of the last `nn.Linear` (DAFL);
+- the penultimate feature (DAFL), the input of the last `nn.Linear` or of
+  the module named by `feature=` (DAFL's LeNet-5 takes the input of its
+  first fully connected layer, `feature="fc1"` in python/dfkd_models.py);
 - for every `nn.BatchNorm2d`, in the order the forward pass meets them, the
   batch mean and biased variance of its input per channel with the layer's
   running statistics (DeepInversion, ADI and CMI match the former to the
@@ -39,15 +41,21 @@ FORMAT = "dfkd-teacher/1"
 class _Tapped(nn.Module):
     """The model, with its forward recording what dfkd's methods need."""
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, feature):
         super().__init__()
         self.model = model
         self.bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
-        linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
-        if not linears:
-            raise ValueError("the model has no nn.Linear classifier layer")
+        if feature is None:
+            linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+            if not linears:
+                raise ValueError("the model has no nn.Linear classifier layer; name one with feature=")
+            layer = linears[-1]
+        else:
+            layer = dict(model.named_modules()).get(feature)
+            if layer is None:
+                raise ValueError(f"the model has no module named {feature!r}")
         # In a list, not registered: its parameters are the model's already.
-        self.classifier = [linears[-1]]
+        self.classifier = [layer]
 
     def forward(self, x):
         inputs, features = [], []
@@ -105,16 +113,18 @@ class _NoBatchNorm(_Teacher):
         return logits, feature, none, none, none, none, none
 
 
-def save(model: nn.Module, path, input_shape, mean, std):
+def save(model: nn.Module, path, input_shape, mean, std, feature=None):
     """Writes `model` as a dfkd teacher to `path`. `input_shape` is
     (channels, height, width); `mean` and `std` are the per-channel
-    normalisation the model's inputs were trained with."""
+    normalisation the model's inputs were trained with; `feature` names the
+    module whose input is the penultimate feature (default: the last
+    nn.Linear)."""
     c, h, w = (int(v) for v in input_shape)
     mean, std = [float(v) for v in mean], [float(v) for v in std]
     if len(mean) != c or len(std) != c:
         raise ValueError(f"mean and std need {c} values, one per input channel")
     model = model.eval()
-    tapped = _Tapped(model)
+    tapped = _Tapped(model, feature)
     names = {id(m): n for n, m in model.named_modules()}
     example = torch.rand(2, c, h, w)
     with torch.no_grad():

@@ -13,6 +13,9 @@ use std::process::Command;
 use std::sync::OnceLock;
 use tch::{Kind, Tensor};
 
+/// Zoo architectures saved as TorchScript twins, with their input channels.
+const TWINS: [(&str, i64); 2] = [("resnet20", 3), ("lenet5-bn", 1)];
+
 /// The directory tests/python/teachers.py filled, made once per test binary;
 /// None (after saying why) without the venv.
 fn teachers() -> Option<&'static Path> {
@@ -20,11 +23,13 @@ fn teachers() -> Option<&'static Path> {
     DIR.get_or_init(|| {
         let python = common::venv_python("TorchScript teachers")?;
         let dir = scratch("torchscript");
-        // The twin's tensors: a ResNet-20 whose running statistics moved.
-        let m = zoo::build("resnet20", 10, [3, 32, 32]).unwrap();
-        let x = Tensor::randn([32, 3, 32, 32], tch::kind::FLOAT_CPU) * 1.5 + 0.3;
-        let _ = m.forward(&x, true);
-        common::write_bare_state_dict(&m, &dir.join("twin.safetensors"));
+        // The twins' tensors: zoo models whose running statistics moved.
+        for (arch, c) in TWINS {
+            let m = zoo::build(arch, 10, [c, 32, 32]).unwrap();
+            let x = Tensor::randn([32, c, 32, 32], tch::kind::FLOAT_CPU) * 1.5 + 0.3;
+            let _ = m.forward(&x, true);
+            common::write_bare_state_dict(&m, &dir.join(format!("{arch}.safetensors")));
+        }
         let o = Command::new(python)
             .arg(common::repo().join("tests/python/teachers.py"))
             .arg(&dir)
@@ -46,15 +51,22 @@ fn close(a: &Tensor, b: &Tensor, what: &str) {
 #[test]
 fn a_torchscript_teacher_reports_the_taps_of_dfkds_own_model() {
     let Some(dir) = teachers() else { return };
-    let zoo_model = zoo::build("resnet20", 10, [3, 32, 32]).unwrap();
-    Checkpoint::read(&dir.join("twin.safetensors"))
+    for ((arch, c), batchnorms) in TWINS.into_iter().zip([19, 3]) {
+        same_taps(dir, arch, c, batchnorms);
+    }
+}
+
+fn same_taps(dir: &Path, arch: &str, c: i64, batchnorms: usize) {
+    let zoo_model = zoo::build(arch, 10, [c, 32, 32]).unwrap();
+    Checkpoint::read(&dir.join(format!("{arch}.safetensors")))
         .unwrap()
-        .load_into(&zoo_model.store, "resnet20")
+        .load_into(&zoo_model.store, arch)
         .unwrap();
-    let (script, meta) = checkpoint::load_model(&dir.join("twin.pt"), None, [1, 8, 8]).unwrap();
+    let (script, meta) =
+        checkpoint::load_model(&dir.join(format!("{arch}.pt")), None, [1, 8, 8]).unwrap();
     let meta = meta.expect("dfkd_meta() read");
-    assert_eq!((meta.num_classes, meta.input_shape), (10, [3, 32, 32]));
-    assert_eq!(meta.normalization.mean, vec![0.5; 3]);
+    assert_eq!((meta.num_classes, meta.input_shape), (10, [c, 32, 32]));
+    assert_eq!(meta.normalization.mean, vec![0.5; c as usize]);
     assert_eq!(
         script.store.parameter_count(),
         zoo_model.store.parameter_count()
@@ -67,16 +79,16 @@ fn a_torchscript_teacher_reports_the_taps_of_dfkds_own_model() {
         bn_means: true,
         layers: Vec::new(),
     };
-    let x = Tensor::randn([6, 3, 32, 32], tch::kind::FLOAT_CPU).set_requires_grad(true);
+    let x = Tensor::randn([6, c, 32, 32], tch::kind::FLOAT_CPU).set_requires_grad(true);
     let ours = zoo_model.forward_taps(&x, false, &taps);
     let theirs = script.forward_taps(&x, false, &taps);
     close(&theirs.logits, &ours.logits, "logits");
     close(
         theirs.features.as_ref().unwrap(),
         ours.features.as_ref().unwrap(),
-        "features",
+        &format!("{arch} features"),
     );
-    assert_eq!(theirs.bn_stats.len(), 19);
+    assert_eq!(theirs.bn_stats.len(), batchnorms, "{arch}");
     assert_eq!(theirs.bn_stats.len(), ours.bn_stats.len());
     for (t, o) in theirs.bn_stats.iter().zip(&ours.bn_stats) {
         close(&t.mean, &o.mean, &format!("{} mean", t.name));
@@ -87,7 +99,7 @@ fn a_torchscript_teacher_reports_the_taps_of_dfkds_own_model() {
     for (i, (t, o)) in theirs.bn_means.iter().zip(&ours.bn_means).enumerate() {
         close(t, o, &format!("instance means of BatchNorm {i}"));
     }
-    assert_eq!(theirs.bn_means.len(), 19);
+    assert_eq!(theirs.bn_means.len(), batchnorms);
 
     // DeepInversion's gradient reaches the input through the module.
     let loss = theirs

@@ -1,8 +1,9 @@
 """Writes the TorchScript teachers of tests/torchscript.rs into DIR.
 
-- twin.pt: the zoo's ResNet-20 with the tensors of DIR/twin.safetensors (a
-  dfkd model), saved with python/dfkd_teacher.py, so dfkd can compare the
-  taps it reads from TorchScript with its own.
+- resnet20.pt, lenet5-bn.pt: zoo models with the tensors of
+  DIR/ARCH.safetensors (written by dfkd), saved with python/dfkd_teacher.py,
+  so dfkd can compare the taps it reads from TorchScript with its own (the
+  LeNet's feature is the input of fc1, as DAFL's).
 - vgg.pt, mobilenet.pt: architectures dfkd's zoo does not have, saved with
   python/dfkd_teacher.py; vgg-plain.pt the VGG as a plain scripted
   classifier (logits only); no-bn.pt a VGG without BatchNorm, saved with
@@ -72,9 +73,10 @@ def with_statistics(model):
     return model.eval()
 
 
-twin = dfkd_models.build("resnet20", 10, 3)
-twin.load_state_dict(st.load(out / "twin.safetensors")[0])
-dfkd_teacher.save(twin, out / "twin.pt", (3, 32, 32), MEAN, STD)
+for arch, c, feature in [("resnet20", 3, None), ("lenet5-bn", 1, "fc1")]:
+    twin = dfkd_models.build(arch, 10, c)
+    twin.load_state_dict(st.load(out / f"{arch}.safetensors")[0])
+    dfkd_teacher.save(twin, out / f"{arch}.pt", (c, 32, 32), MEAN[:c], STD[:c], feature)
 
 net = with_statistics(vgg())
 dfkd_teacher.save(net, out / "vgg.pt", (3, 32, 32), MEAN, STD)
