@@ -11,8 +11,9 @@
 #    ship a student; wall-clock side by side (runs.txt);
 # 2. iterations against our PyTorch references, both on the GPU, alternated
 #    3 times: DAFL, DFAD, PRE-DFKD iterations (MNIST shapes) and ADI and CMI
-#    synthesis steps (CIFAR-10 ResNet-56 -> ResNet-20), via bench/ratios.py
-#    (speed.txt);
+#    synthesis steps (CIFAR-10 ResNet-56 -> ResNet-20), via bench/ratios.py;
+#    MB-DFKD, PRE-DFAD and the meta update (LRA, LRA-VAE), which have no
+#    reference of ours yet, dfkd alone (speed.txt);
 # 3. the official MNIST protocol (PRE-DFKD's Table 1: mnist preset, 4 seeds)
 #    of DAFL, DFAD, MB-DFKD, PRE-DFKD and PRE-DFAD, all 20 runs at once,
 #    stopped after PROTOCOL_SECONDS (default 300); a stopped run keeps its
@@ -70,6 +71,11 @@ for method in dafl dfad pre-dfkd; do
     flops=$(cd bench && python3 distill_iteration.py "$method" "$batch" 1 --flops)
     python3 bench/ratios.py "$method iteration on the GPU, batch $batch" "$flops" \
         "${dfkd[*]}" "pytorch (NCHW, cuda)" "${ref[*]}" | tee -a "$out/speed.txt"
+done
+# No PyTorch reference of ours for these yet: dfkd's iteration alone.
+for method in mb-dfkd pre-dfad lra lra-vae; do
+    t=$(DFKD_DEVICE=cuda gpu-bin/distill_iteration "$method" 256 5 | cut -d' ' -f1 | sort -n | sed -n 3p)
+    echo "$method iteration on the GPU, batch 256 (dfkd only): median $t s" | tee -a "$out/speed.txt"
 done
 for method in deepinversion cmi; do
     dfkd=() ref=()
