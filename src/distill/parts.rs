@@ -280,27 +280,32 @@ impl Parts {
     /// Refuses a teacher the synthesizer cannot work with; `teacher` names it.
     pub fn check_teacher(&self, cfg: &Config, model: &Model, teacher: &str) -> Result<()> {
         // A plain scripted classifier hides its layers; the wrapper shows them.
-        let hint = if model.spec.arch == script::ARCH && !model.provides_features() {
-            "; save it with python/dfkd_teacher.py, which exposes them"
-        } else {
-            ""
+        // Asked only on a refusal: it runs the teacher once.
+        let hint = || {
+            if model.spec.arch == script::ARCH && !model.provides_features() {
+                "; save it with python/dfkd_teacher.py, which exposes them"
+            } else {
+                ""
+            }
         };
         if self.synth.traits.needs_batchnorm && model.batchnorm_layers() == 0 {
             bail!(
-                "{}: the teacher ({}) has no BatchNorm layer, and {} matches the teacher's BatchNorm statistics (method {}){hint}",
+                "{}: the teacher ({}) has no BatchNorm layer, and {} matches the teacher's BatchNorm statistics (method {}){}",
                 teacher,
                 model.spec.arch,
                 cfg.synth.kind,
-                cfg.method
+                cfg.method,
+                hint()
             );
         }
         if self.synth.traits.needs_features && !model.provides_features() {
             bail!(
-                "{}: the teacher ({}) does not report its penultimate feature, which {} reads (method {}){hint}",
+                "{}: the teacher ({}) does not report its penultimate feature, which {} reads (method {}){}",
                 teacher,
                 model.spec.arch,
                 cfg.synth.kind,
-                cfg.method
+                cfg.method,
+                hint()
             );
         }
         Ok(())

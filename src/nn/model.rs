@@ -69,28 +69,24 @@ impl Model {
         self.store.parameters()
     }
 
-    /// Number of BatchNorm layers, counted by one forward pass in
-    /// evaluation mode (the BN methods need at least one).
-    pub fn batchnorm_layers(&self) -> usize {
+    /// One forward pass of a single zero input in evaluation mode, without
+    /// gradients: what the model reports for `taps`.
+    pub fn probe(&self, taps: &Taps) -> Output {
         let [c, h, w] = self.spec.input_shape;
         let x = Tensor::zeros([1, c, h, w], crate::device::float());
-        tch::no_grad(|| {
-            self.forward_taps(&x, false, &Taps::bn_stats())
-                .bn_stats
-                .len()
-        })
+        tch::no_grad(|| self.forward_taps(&x, false, taps))
+    }
+
+    /// Number of BatchNorm layers, counted by one forward pass (the BN
+    /// methods need at least one).
+    pub fn batchnorm_layers(&self) -> usize {
+        self.probe(&Taps::bn_stats()).bn_stats.len()
     }
 
     /// Whether a forward pass can report the penultimate feature (every zoo
     /// model can; a plain TorchScript classifier cannot).
     pub fn provides_features(&self) -> bool {
-        let [c, h, w] = self.spec.input_shape;
-        let x = Tensor::zeros([1, c, h, w], crate::device::float());
-        tch::no_grad(|| {
-            self.forward_taps(&x, false, &Taps::features())
-                .features
-                .is_some()
-        })
+        self.probe(&Taps::features()).features.is_some()
     }
 
     /// Freezes the weights: no gradient reaches them, while gradients still

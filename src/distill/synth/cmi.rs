@@ -123,14 +123,7 @@ impl SynthSpec for CmiConfig {
             .check_taps(&self.feature_layers)
             .context("synth.feature_layers ([] takes the BatchNorm inputs)")?;
         let taps = self.feature_taps();
-        let [c, h, w] = a.teacher.spec.input_shape;
-        let probe = tch::no_grad(|| {
-            a.teacher.forward_taps(
-                &Tensor::zeros([1, c, h, w], crate::device::float()),
-                false,
-                &taps,
-            )
-        });
+        let probe = a.teacher.probe(&taps);
         let dim = self.features(&probe).size()[1];
         let generator = CmiGenerator::new(self.latent, self.ngf, a.teacher.spec.input_shape);
         let head = Head::new(dim, self.head_dim);
