@@ -248,11 +248,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let name = path
         .file_name()
         .ok_or_else(|| anyhow!("{}: not a file path", path.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
+    let tmp = dir.join(temporary_name(&name.to_string_lossy(), std::process::id()));
     let write = || -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
@@ -265,6 +261,37 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let _ = std::fs::remove_file(&tmp);
         anyhow!("{}: cannot write: {e}", path.display())
     })
+}
+
+/// The temporary file [`write_atomic`] writes `name` through, in process `pid`.
+fn temporary_name(name: &str, pid: u32) -> String {
+    format!(".{name}.tmp{pid}")
+}
+
+/// Removes from `dir` the temporary files of writes that a killed process
+/// never finished (they hold no committed data), so that a resumed run's
+/// directory holds what an uninterrupted one does. Returns how many went.
+pub fn remove_unfinished_writes(dir: &Path) -> Result<usize> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(0);
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("{}: cannot list", dir.display()))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let unfinished = name
+            .strip_prefix('.')
+            .and_then(|n| n.rsplit_once(".tmp"))
+            .is_some_and(|(file, pid)| {
+                !file.is_empty() && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())
+            });
+        if unfinished && entry.path().is_file() {
+            std::fs::remove_file(entry.path())
+                .with_context(|| format!("{}: cannot remove", entry.path().display()))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 /// Serialises named tensors (f32, or u8, i64, f64 as they are) with metadata.
@@ -384,4 +411,29 @@ pub fn load_model(
         &format!("{} with {num_classes} classes", info.name),
     )?;
     Ok((model, meta))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_temporaries_of_unfinished_writes_are_removed() {
+        let dir = std::env::temp_dir().join(format!("dfkd-unfinished-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        write_atomic(&dir.join("done.safetensors"), b"kept").unwrap();
+        let left = temporary_name("images-000003.safetensors", 4242);
+        let others = [".hidden", "a.tmp1", ".x.tmpabc", ".tmp12"];
+        for name in others.iter().copied().chain([left.as_str()]) {
+            std::fs::write(dir.join(name), b"x").unwrap();
+        }
+        assert_eq!(remove_unfinished_writes(&dir).unwrap(), 1);
+        assert!(!dir.join(&left).exists());
+        for name in others.iter().chain(&["done.safetensors"]) {
+            assert!(dir.join(name).exists(), "{name} was removed");
+        }
+        assert_eq!(remove_unfinished_writes(&dir.join("absent")).unwrap(), 0);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

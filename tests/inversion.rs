@@ -379,15 +379,35 @@ fn an_inversion_run_killed_mid_epoch_resumes_bit_identical_shards_included() {
         child.wait().unwrap();
         assert_eq!(done(&killed), 1, "{method}: the kill missed epoch 2");
         assert!(third.exists());
+        // A kill inside a write leaves its temporary file (how CI once
+        // caught one); the resume clears them wherever they are.
+        for (dir, name) in [
+            ("samples", ".features-000005.safetensors.tmp99999"),
+            ("checkpoints", ".student-epoch-0003.safetensors.tmp99999"),
+            (".", ".student.safetensors.tmp99999"),
+        ] {
+            std::fs::write(killed.join(dir).join(name), b"cut short").unwrap();
+        }
         ok(&[
             "distill".into(),
             "--resume".into(),
             killed.display().to_string(),
         ]);
-        assert!(
-            outputs(&whole) == outputs(&killed),
-            "{method}: resumed run differs"
+        let names = |files: Vec<(String, Vec<u8>)>| -> Vec<(String, u64)> {
+            files
+                .into_iter()
+                .map(|(n, b)| (n, dfkd::distill::run_dir::fnv1a(&b)))
+                .collect()
+        };
+        assert_eq!(
+            names(outputs(&whole)),
+            names(outputs(&killed)),
+            "{method}: resumed run differs (file, digest)"
         );
+        assert!(!killed.join(".student.safetensors.tmp99999").exists());
+        assert!(!killed
+            .join("checkpoints/.student-epoch-0003.safetensors.tmp99999")
+            .exists());
         assert_eq!(
             outputs(&whole).len(),
             1 + if method == "cmi" { 12 } else { 6 }

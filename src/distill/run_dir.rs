@@ -146,6 +146,15 @@ impl RunDir {
         })
     }
 
+    /// Removes what writes cut short by a kill left (temporary files), in
+    /// every folder of the run, before a resume writes to it again.
+    pub fn remove_unfinished_writes(&self) -> Result<()> {
+        for dir in [self.path.clone(), self.file("checkpoints"), self.samples()] {
+            checkpoint::remove_unfinished_writes(&dir)?;
+        }
+        Ok(())
+    }
+
     fn file(&self, name: &str) -> PathBuf {
         self.path.join(name)
     }

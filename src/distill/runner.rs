@@ -248,7 +248,10 @@ pub fn distill(opts: &Options, observer: &mut dyn Observer) -> Result<Outcome> {
     };
     let resumed = matches!(target, Target::Resume(..));
     let dir = match target {
-        Target::Resume(dir) => dir,
+        Target::Resume(dir) => {
+            dir.remove_unfinished_writes()?;
+            dir
+        }
         Target::New(out) => RunDir::create(&out)?,
     };
     dir.write_config(&engine.cfg)?;
