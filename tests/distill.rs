@@ -906,14 +906,7 @@ fn a_collapse_is_named_and_rolled_back_with_a_renewed_generator() {
     let flag_all = ["--set", "collapse.entropy=0.0"];
     let dir = base.join("fresh");
     run(&small("dafl", &dir, &flag_all));
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
-    let notes: Vec<&str> = summary["collapses"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n.as_str().unwrap())
-        .collect();
+    let notes = collapse_notes(&dir);
     assert_eq!(notes.len(), 4, "{notes:?}");
     assert!(
         notes[0].starts_with("epoch 1: the synthesizer collapsed"),
@@ -942,8 +935,10 @@ fn a_collapse_is_named_and_rolled_back_with_a_renewed_generator() {
         ],
     ));
     assert!(!same_student(&dir, &damped));
+    // No epoch reaches twice the largest entropy: this run never looks.
     let plain = base.join("plain");
-    run(&small("dafl", &plain, &[]));
+    run(&small("dafl", &plain, &["--set", "collapse.entropy=2.0"]));
+    assert!(collapse_notes(&plain).is_empty());
     let flagged = base.join("flagged");
     run(&small(
         "dafl",
@@ -955,6 +950,51 @@ fn a_collapse_is_named_and_rolled_back_with_a_renewed_generator() {
             "collapse.remedy=\"none\"",
         ],
     ));
+    let notes = collapse_notes(&flagged);
+    assert_eq!(notes.len(), 4, "{notes:?}");
+    assert!(
+        !notes.iter().any(|n| n.contains("rolled back")),
+        "{notes:?}"
+    );
+    // Bit-identical on every machine of ours; one CI run saw the two differ
+    // where no run here does, so the check names what differs and by how
+    // much, and allows float noise: a renewed generator moves the weights by
+    // orders of magnitude more.
     let last = "checkpoints/student-epoch-0004.safetensors";
-    assert_eq!(tensors(&plain.join(last)), tensors(&flagged.join(last)));
+    let (name, diff) = largest_difference(&plain.join(last), &flagged.join(last));
+    assert!(diff < 1e-4, "{name} differs by {diff}");
+    let (name, renewed) = largest_difference(&plain.join(last), &dir.join(last));
+    assert!(
+        renewed > 1e-2,
+        "fresh generators moved {name} only {renewed}"
+    );
+}
+
+/// The collapse notes of a finished run's summary (absent when none).
+fn collapse_notes(dir: &Path) -> Vec<String> {
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    summary["collapses"].as_array().map_or(Vec::new(), |a| {
+        a.iter().map(|n| n.as_str().unwrap().to_string()).collect()
+    })
+}
+
+/// The tensor of two checkpoints (same names) that differs most, and by
+/// how much (largest absolute difference of an element).
+fn largest_difference(a: &Path, b: &Path) -> (String, f64) {
+    let (a, b) = (Checkpoint::read(a).unwrap(), Checkpoint::read(b).unwrap());
+    let mut names: Vec<&String> = a.tensors.keys().collect();
+    names.sort();
+    assert_eq!(names.len(), b.tensors.len());
+    names
+        .into_iter()
+        .map(|k| {
+            let (x, y) = (&a.tensors[k], &b.tensors[k.as_str()]);
+            let d = (x.to_kind(tch::Kind::Double) - y.to_kind(tch::Kind::Double))
+                .abs()
+                .max()
+                .double_value(&[]);
+            (k.clone(), d)
+        })
+        .fold((String::new(), 0.0), |m, x| if x.1 > m.1 { x } else { m })
 }
