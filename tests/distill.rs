@@ -144,8 +144,7 @@ fn run_directory_holds_every_output() {
         assert!(l["losses"]["kd"].as_f64().is_some() && l["losses"]["oh"].as_f64().is_some());
         assert!(l["seconds"].as_f64().unwrap() > 0.0);
     }
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    let summary = summary(&dir);
     assert_eq!(summary["epochs_done"], 4);
     assert_eq!(summary["parts"], "dafl x none x joint");
     let data_arg = format!("mnist:{}", data.join("mnist").display());
@@ -205,12 +204,7 @@ fn evaluation_data_never_reaches_the_distillation() {
     assert!(same_student(&without, &with_tiny));
     // The data-free choice of the shipped student sees no real data either:
     // the same epoch, the same bytes, the same last student.
-    let chosen = |dir: &Path| -> serde_json::Value {
-        let s: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap())
-                .unwrap();
-        s["chosen_epoch"].clone()
-    };
+    let chosen = |dir: &Path| summary(dir)["chosen_epoch"].clone();
     assert_eq!(chosen(&without), chosen(&with_tiny));
     let last = "checkpoints/student-epoch-0004.safetensors";
     assert_eq!(tensors(&without.join(last)), tensors(&with_tiny.join(last)));
@@ -297,10 +291,7 @@ fn a_killed_run_loses_no_finished_epoch_and_resumes_to_the_same_student() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    let done: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(killed.join("summary.json")).unwrap())
-            .unwrap();
-    let done = done["epochs_done"].as_u64().unwrap();
+    let done = summary(&killed)["epochs_done"].as_u64().unwrap();
     assert!((2..6).contains(&done), "killed after {done} epochs");
     // As if the kill had also cut an uncommitted epoch's metrics line short.
     let mut metrics = std::fs::OpenOptions::new()
@@ -725,6 +716,11 @@ fn report_gives_the_robustness_table_per_method() {
     );
 }
 
+/// The run's `summary.json`.
+fn summary(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
+}
+
 /// One field of every epoch's line in the run's metrics.
 fn metric(dir: &Path, key: &str) -> Vec<serde_json::Value> {
     std::fs::read_to_string(dir.join("metrics.jsonl"))
@@ -972,11 +968,11 @@ fn a_collapse_is_named_and_rolled_back_with_a_renewed_generator() {
 
 /// The collapse notes of a finished run's summary (absent when none).
 fn collapse_notes(dir: &Path) -> Vec<String> {
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
-    summary["collapses"].as_array().map_or(Vec::new(), |a| {
-        a.iter().map(|n| n.as_str().unwrap().to_string()).collect()
-    })
+    summary(dir)["collapses"]
+        .as_array()
+        .map_or(Vec::new(), |a| {
+            a.iter().map(|n| n.as_str().unwrap().to_string()).collect()
+        })
 }
 
 /// The tensor of two checkpoints (same names) that differs most, and by
