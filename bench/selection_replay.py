@@ -1,0 +1,113 @@
+"""Replays the data-free choice of the shipped student offline, from what a
+run directory keeps: every epoch's student (checkpoints/), the probe and the
+teacher's logits on it (state.safetensors, `select/probe/NNN` taken after
+epoch 2^NNN), and the real accuracy of every epoch (metrics.jsonl, for the
+table only). Each epoch's student is scored on the probe as it stood after
+that epoch, as src/distill/select.rs does, under two rules:
+
+- strict (the rule dfkd shipped with until 2026-12-03): the new student
+  becomes the champion when its agreement is at least the champion's
+  (ties: the lower KL);
+- tolerant: the new student becomes the champion when its agreement is
+  within one binomial standard error, sqrt(a (1 - a) / n), of the highest
+  agreement any student reached on the current probe, so that a later
+  student is not passed over for a difference the probe cannot resolve.
+
+The replay of the rule the run used (tolerant when its state keeps
+`select/peak`, strict before) must reproduce the run's logged choice epoch
+for epoch (it is checked, and a mismatch is printed), which validates the
+replay.
+
+usage: .venv/bin/python bench/selection_replay.py RUN_DIR..."""
+
+import json
+import math
+import os
+import statistics
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "python"))
+import dfkd_models  # noqa: E402
+import st  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+def score(model, probe):
+    agree, kl, n = 0.0, 0.0, 0
+    with torch.no_grad():
+        for x, t in probe:
+            s = model(x)
+            agree += (s.argmax(1) == t.argmax(1)).sum().item()
+            kl += torch.nn.functional.kl_div(
+                s.log_softmax(1), t.softmax(1), reduction="sum"
+            ).item()
+            n += x.shape[0]
+    return agree / n, kl / n, n
+
+
+def load_student(path):
+    weights, meta = st.load(path)
+    shape = [int(v) for v in meta["input_shape"].split(",")]
+    model = dfkd_models.build(meta["arch"], int(meta["num_classes"]), shape[0])
+    model.load_state_dict(weights, strict=False)
+    return model.eval()
+
+
+def replay(run):
+    with open(f"{run}/metrics.jsonl") as f:
+        records = [json.loads(line) for line in f]
+    state, _ = st.load(f"{run}/state.safetensors")
+    snaps = []
+    while f"select/probe/{len(snaps):03}" in state:
+        i = len(snaps)
+        snaps.append((state[f"select/probe/{i:03}"], state[f"select/teacher/{i:03}"]))
+    strict = tolerant = None  # (epoch, model, agreement, kl)
+    peak = None
+    mismatches = []
+    for r in records:
+        e = r["epoch"]
+        probe = [s for i, s in enumerate(snaps) if 2**i <= e]
+        new_snapshot = e & (e - 1) == 0
+        model = load_student(f"{run}/checkpoints/student-epoch-{e:04}.safetensors")
+        a, kl, n = score(model, probe)
+        if new_snapshot and strict is not None:
+            strict = (strict[0], strict[1], *score(strict[1], probe)[:2])
+            tolerant = (tolerant[0], tolerant[1], *score(tolerant[1], probe)[:2])
+            peak = tolerant[2]
+        if strict is None or a > strict[2] or (a == strict[2] and kl <= strict[3]):
+            strict = (e, model, a, kl)
+        peak = a if peak is None else max(peak, a)
+        if tolerant is None or a >= peak - math.sqrt(peak * (1 - peak) / n):
+            tolerant = (e, model, a, kl)
+        used = tolerant if "select/peak" in state else strict
+        if r.get("chosen_epoch") is not None and r["chosen_epoch"] != used[0]:
+            mismatches.append((e, r["chosen_epoch"], used[0]))
+    acc = [r["val_accuracy"] for r in records]
+    return acc, strict[0], tolerant[0], mismatches
+
+
+print("| run | epochs | best (epoch) | last | strict: chosen (epoch) | tolerant: chosen (epoch) |")
+print("|---|---|---|---|---|---|")
+gaps = {"strict": ([], []), "tolerant": ([], [])}
+for run in sys.argv[1:]:
+    acc, s, t, mismatches = replay(run)
+    best = max(range(len(acc)), key=lambda i: acc[i]) + 1
+    name = run.rstrip("/").split("/")[-1]
+    print(
+        f"| {name} | {len(acc)} | {acc[best - 1]:.2f} ({best}) | {acc[-1]:.2f} "
+        f"| {acc[s - 1]:.2f} ({s}) | {acc[t - 1]:.2f} ({t}) |"
+    )
+    for rule, e in (("strict", s), ("tolerant", t)):
+        gaps[rule][0].append(acc[best - 1] - acc[e - 1])
+        gaps[rule][1].append(acc[e - 1] - acc[-1])
+    for e, logged, replayed in mismatches:
+        print(f"  replay mismatch after epoch {e}: the run chose {logged}, the replay {replayed}")
+print()
+for rule, (short, to_last) in gaps.items():
+    print(
+        f"{rule}: mean shortfall to the best {statistics.mean(short):.2f} points, "
+        f"worst chosen - last {min(to_last):+.2f}"
+    )
