@@ -30,5 +30,8 @@ for seed in ${SEEDS:-1 2 3}; do
     done
 done
 runs=()
-for m in "${methods[@]}"; do runs+=("$dir/$m"-s*); done
+# Run directories only (a log file beside them may share the prefix).
+for m in "${methods[@]}"; do
+    for d in "$dir/$m"-s*/; do runs+=("${d%/}"); done
+done
 $dfkd report "${runs[@]}" --plot "$dir/curves.png"
