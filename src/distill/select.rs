@@ -168,8 +168,9 @@ impl Chooser {
             }
         }
         let score = self.score_of(student);
+        // The first student sets the peak, so it is always taken.
         self.peak = self.peak.max(score.agreement);
-        if self.score.is_none() || within_noise(score.agreement, self.peak, self.probe_size()) {
+        if within_noise(score.agreement, self.peak, self.probe_size()) {
             tch::no_grad(|| {
                 for (dst, src) in self
                     .champion
