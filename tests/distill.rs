@@ -311,6 +311,33 @@ fn a_killed_run_loses_no_finished_epoch_and_resumes_to_the_same_student() {
 }
 
 #[test]
+fn a_run_directory_in_use_by_another_process_is_refused() {
+    let base = scratch("locked");
+    let dir = base.join("run");
+    run(&small("dafl", &dir, &["--epochs", "1"]));
+    let state = std::fs::read(dir.join("state.safetensors")).unwrap();
+    // This test process stands for a dfkd still running the directory.
+    let held = dfkd::distill::run_dir::RunDir::open(&dir)
+        .unwrap()
+        .lock()
+        .unwrap();
+    let args: Vec<String> = ["distill", "--resume", &dir.display().to_string()]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let o = dfkd_owned(&[args.clone(), vec!["--epochs".into(), "2".into()]].concat());
+    fails(&o, "in use by another dfkd process");
+    assert_eq!(
+        std::fs::read(dir.join("state.safetensors")).unwrap(),
+        state,
+        "a refused resume changed the run"
+    );
+    drop(held);
+    resume(&dir, Some(2));
+    assert_eq!(summary(&dir)["epochs_done"], 2);
+}
+
+#[test]
 fn parts_compose_across_methods() {
     // DAFL's preset with DFAD's synthesizer: DFAD's generator settings and
     // plan, DAFL's student optimizer and KD loss.

@@ -11,6 +11,7 @@
 //! RUN/checkpoints/student-epoch-NNNN.safetensors
 //! RUN/accuracy.png, losses.png, samples.png
 //! RUN/samples/                    kept samples, as shards (see kept.rs)
+//! RUN/.lock                       locked by the process running the run
 //! ```
 //!
 //! Every file is written atomically. The state file is written last in an
@@ -23,6 +24,7 @@ use crate::checkpoint::{self, write_atomic, Checkpoint, ModelMeta};
 use crate::nn::Model;
 use anyhow::{anyhow, bail, Context, Result};
 use std::collections::HashMap;
+use std::fs::{File, TryLockError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use tch::Tensor;
@@ -144,6 +146,26 @@ impl RunDir {
         Ok(Self {
             path: path.to_path_buf(),
         })
+    }
+
+    /// Locks the run for this process until the returned file is dropped
+    /// (or the process ends, however it ends), so that a second `dfkd` on
+    /// the same directory is refused instead of interleaving its writes.
+    pub fn lock(&self) -> Result<File> {
+        let path = self.file(".lock");
+        let file = File::create(&path)
+            .with_context(|| format!("{}: cannot create the lock file", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(TryLockError::WouldBlock) => bail!(
+                "{}: in use by another dfkd process (it holds {}); wait for it to end or stop it",
+                self.path.display(),
+                path.display()
+            ),
+            Err(TryLockError::Error(e)) => {
+                Err(e).with_context(|| format!("{}: cannot lock", path.display()))
+            }
+        }
     }
 
     /// Removes what writes cut short by a kill left (temporary files), in

@@ -16,6 +16,7 @@ use crate::eval::{robust_summary, Evaluator, HeldOut};
 use crate::report::{grid, plot};
 use crate::seed;
 use anyhow::{bail, Context, Result};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tch::Tensor;
@@ -142,7 +143,8 @@ fn file_digest(path: &Path) -> Result<String> {
 
 /// Where a run goes: the directory it resumes, or a new one to create.
 enum Target {
-    Resume(RunDir),
+    /// The directory, locked for this process.
+    Resume(RunDir, File),
     New(PathBuf),
 }
 
@@ -163,6 +165,8 @@ pub fn distill(opts: &Options, observer: &mut dyn Observer) -> Result<Outcome> {
             sets,
         } => {
             let dir = RunDir::open(dir)?;
+            // Held before anything is read, until the run ends.
+            let lock = dir.lock()?;
             let mut cfg = dir.read_config()?.with_sets(sets)?;
             cfg.epochs = epochs.unwrap_or(cfg.epochs);
             cfg.save_every = save_every.unwrap_or(cfg.save_every);
@@ -203,7 +207,7 @@ pub fn distill(opts: &Options, observer: &mut dyn Observer) -> Result<Outcome> {
                 val: val.as_ref().map(|v| v.to_string()),
                 ..info
             };
-            (Target::Resume(dir), cfg, loaded, info, val)
+            (Target::Resume(dir, lock), cfg, loaded, info, val)
         }
         Start::New {
             teacher,
@@ -234,7 +238,7 @@ pub fn distill(opts: &Options, observer: &mut dyn Observer) -> Result<Outcome> {
     let teacher_path = info.teacher.clone();
     let norm = loaded.teacher.norm.clone();
     let samples = match &target {
-        Target::Resume(dir) => dir.samples(),
+        Target::Resume(dir, _) => dir.samples(),
         Target::New(out) => out.join("samples"),
     };
     // Built, and the held-out data checked, before the run directory is
@@ -247,12 +251,16 @@ pub fn distill(opts: &Options, observer: &mut dyn Observer) -> Result<Outcome> {
         None => None,
     };
     let resumed = matches!(target, Target::Resume(..));
-    let dir = match target {
-        Target::Resume(dir) => {
+    let (dir, _lock) = match target {
+        Target::Resume(dir, lock) => {
             dir.remove_unfinished_writes()?;
-            dir
+            (dir, lock)
         }
-        Target::New(out) => RunDir::create(&out)?,
+        Target::New(out) => {
+            let dir = RunDir::create(&out)?;
+            let lock = dir.lock()?;
+            (dir, lock)
+        }
     };
     dir.write_config(&engine.cfg)?;
     dir.write_info(&info)?;
