@@ -429,7 +429,7 @@ pub fn run(
             lr_student: lr,
         };
         let last = epoch == engine.cfg.epochs;
-        let keep = last || epoch % engine.cfg.save_every == 0;
+        let keep = last || epoch.is_multiple_of(engine.cfg.save_every);
         // The state file commits the epoch: metrics lines beyond it are
         // dropped on resume, and the summary and pictures, written after it,
         // never describe an epoch that is not committed.

@@ -103,7 +103,7 @@ impl Replay for MemoryBank {
     }
 
     fn end_epoch(&mut self, epoch: usize) {
-        if epoch % self.every != 0 {
+        if !epoch.is_multiple_of(self.every) {
             return;
         }
         let Some(batch) = self.latest.take() else {
