@@ -11,7 +11,12 @@ that epoch, as src/distill/select.rs does, under two rules:
 - tolerant: the new student becomes the champion when its agreement is
   within one binomial standard error, sqrt(a (1 - a) / n), of the highest
   agreement any student reached on the current probe, so that a later
-  student is not passed over for a difference the probe cannot resolve.
+  student is not passed over for a difference the probe cannot resolve;
+- kl (a candidate, not what dfkd runs; written on 2026-12-03 before the
+  PRE-DFKD and PRE-DFAD seed-1 runs were seen): the same rule on the mean
+  KL(teacher || student) over the probe, lower being better: the new
+  student becomes the champion when its KL is at most the lowest KL on the
+  current probe plus the standard error of its per-sample KL.
 
 The replay of the rule the run used (tolerant when its state keeps
 `select/peak`, strict before) must reproduce the run's logged choice epoch
@@ -36,16 +41,19 @@ torch.set_num_threads(1)
 
 
 def score(model, probe):
-    agree, kl, n = 0.0, 0.0, 0
+    """Agreement, mean KL(teacher || student), the standard error of that
+    mean, and the number of probe samples."""
+    agree, kls = 0.0, []
     with torch.no_grad():
         for x, t in probe:
             s = model(x)
             agree += (s.argmax(1) == t.argmax(1)).sum().item()
-            kl += torch.nn.functional.kl_div(
-                s.log_softmax(1), t.softmax(1), reduction="sum"
-            ).item()
-            n += x.shape[0]
-    return agree / n, kl / n, n
+            kls.append(
+                torch.nn.functional.kl_div(s.log_softmax(1), t.softmax(1), reduction="none").sum(1)
+            )
+    kl = torch.cat(kls)
+    n = kl.numel()
+    return agree / n, kl.mean().item(), kl.std().item() / math.sqrt(n), n
 
 
 def load_student(path):
@@ -64,43 +72,54 @@ def replay(run):
     while f"select/probe/{len(snaps):03}" in state:
         i = len(snaps)
         snaps.append((state[f"select/probe/{i:03}"], state[f"select/teacher/{i:03}"]))
-    strict = tolerant = None  # (epoch, model, agreement, kl)
-    peak = None
+    strict = tolerant = by_kl = None  # (epoch, model, agreement, kl)
+    peak = lowest_kl = None
     mismatches = []
     for r in records:
         e = r["epoch"]
         probe = [s for i, s in enumerate(snaps) if 2**i <= e]
         new_snapshot = e & (e - 1) == 0
         model = load_student(f"{run}/checkpoints/student-epoch-{e:04}.safetensors")
-        a, kl, n = score(model, probe)
+        a, kl, kl_se, n = score(model, probe)
         if new_snapshot and strict is not None:
             strict = (strict[0], strict[1], *score(strict[1], probe)[:2])
             tolerant = (tolerant[0], tolerant[1], *score(tolerant[1], probe)[:2])
+            by_kl = (by_kl[0], by_kl[1], *score(by_kl[1], probe)[:2])
             peak = tolerant[2]
+            lowest_kl = by_kl[3]
         if strict is None or a > strict[2] or (a == strict[2] and kl <= strict[3]):
             strict = (e, model, a, kl)
         peak = a if peak is None else max(peak, a)
         if tolerant is None or a >= peak - math.sqrt(peak * (1 - peak) / n):
             tolerant = (e, model, a, kl)
+        lowest_kl = kl if lowest_kl is None else min(lowest_kl, kl)
+        if by_kl is None or kl <= lowest_kl + kl_se:
+            by_kl = (e, model, a, kl)
         used = tolerant if "select/peak" in state else strict
         if r.get("chosen_epoch") is not None and r["chosen_epoch"] != used[0]:
             mismatches.append((e, r["chosen_epoch"], used[0]))
     acc = [r["val_accuracy"] for r in records]
-    return acc, strict[0], tolerant[0], mismatches
+    return acc, (strict[0], tolerant[0], by_kl[0]), mismatches
 
 
-print("| run | epochs | best (epoch) | last | strict: chosen (epoch) | tolerant: chosen (epoch) |")
-print("|---|---|---|---|---|---|")
-gaps = {"strict": ([], []), "tolerant": ([], [])}
+rules = ("strict", "tolerant", "kl")
+print(
+    "| run | epochs | best (epoch) | last | "
+    + " | ".join(f"{r}: chosen (epoch)" for r in rules)
+    + " |"
+)
+print("|---|---|---|---|" + "---|" * len(rules))
+gaps = {r: ([], []) for r in rules}
 for run in sys.argv[1:]:
-    acc, s, t, mismatches = replay(run)
+    acc, chosen, mismatches = replay(run)
     best = max(range(len(acc)), key=lambda i: acc[i]) + 1
     name = run.rstrip("/").split("/")[-1]
     print(
-        f"| {name} | {len(acc)} | {acc[best - 1]:.2f} ({best}) | {acc[-1]:.2f} "
-        f"| {acc[s - 1]:.2f} ({s}) | {acc[t - 1]:.2f} ({t}) |"
+        f"| {name} | {len(acc)} | {acc[best - 1]:.2f} ({best}) | {acc[-1]:.2f} | "
+        + " | ".join(f"{acc[e - 1]:.2f} ({e})" for e in chosen)
+        + " |"
     )
-    for rule, e in (("strict", s), ("tolerant", t)):
+    for rule, e in zip(rules, chosen):
         gaps[rule][0].append(acc[best - 1] - acc[e - 1])
         gaps[rule][1].append(acc[e - 1] - acc[-1])
     for e, logged, replayed in mismatches:
