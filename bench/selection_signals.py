@@ -1,0 +1,98 @@
+"""How well candidate data-free signals track real accuracy within a run.
+
+For each run directory: every epoch's student (checkpoints/) scored on the
+run's whole final probe (every snapshot in state.safetensors, so every
+epoch is scored on the same samples; the run itself scores on the probe as
+it stood) by four signals, higher being better: top-1 agreement with the
+teacher, agreement on the samples the teacher gives > 0.9 probability,
+-KL(teacher || student) and -CE(student, teacher's top-1). For each signal,
+Spearman's rank correlation with the real accuracy per epoch over all
+epochs and over the second half (where the choice of the epoch to ship is
+made), and the second-half epoch it ranks first. An analysis, not a rule:
+with hindsight over the final probe, which no run has while it runs.
+
+usage: .venv/bin/python bench/selection_signals.py RUN_DIR..."""
+
+import json
+import os
+import sys
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "python"))
+import dfkd_models  # noqa: E402
+import st  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+def load_student(path):
+    weights, meta = st.load(path)
+    shape = [int(v) for v in meta["input_shape"].split(",")]
+    model = dfkd_models.build(meta["arch"], int(meta["num_classes"]), shape[0])
+    model.load_state_dict(weights, strict=False)
+    return model.eval()
+
+
+def ranks(v):
+    r = [0] * len(v)
+    for k, i in enumerate(sorted(range(len(v)), key=lambda i: v[i])):
+        r[i] = k
+    return r
+
+
+def spearman(a, b):
+    ra, rb = ranks(a), ranks(b)
+    ma, mb = sum(ra) / len(ra), sum(rb) / len(rb)
+    cov = sum((x - ma) * (y - mb) for x, y in zip(ra, rb))
+    va = sum((x - ma) ** 2 for x in ra)
+    vb = sum((y - mb) ** 2 for y in rb)
+    return cov / (va * vb) ** 0.5
+
+
+names = ("agreement", "confident agreement", "-KL", "-CE")
+print("| run | probe | best (epoch) | last | " + " | ".join(names) + " |")
+print("|---|---|---|---|" + "---|" * len(names))
+for run in sys.argv[1:]:
+    with open(f"{run}/metrics.jsonl") as f:
+        records = [json.loads(line) for line in f]
+    state, _ = st.load(f"{run}/state.safetensors")
+    xs, ts = [], []
+    while f"select/probe/{len(xs):03}" in state:
+        xs.append(state[f"select/probe/{len(xs):03}"])
+        ts.append(state[f"select/teacher/{len(ts):03}"])
+    x, t = torch.cat(xs), torch.cat(ts)
+    p = t.softmax(1)
+    confident = p.max(1).values > 0.9
+    signals = [[] for _ in names]
+    acc = []
+    for r in records:
+        with torch.no_grad():
+            s = load_student(f"{run}/checkpoints/student-epoch-{r['epoch']:04}.safetensors")(x)
+        same = (s.argmax(1) == t.argmax(1)).float()
+        for v, value in zip(
+            signals,
+            (
+                same.mean(),
+                same[confident].mean(),
+                -F.kl_div(s.log_softmax(1), p, reduction="batchmean"),
+                -F.cross_entropy(s, t.argmax(1)),
+            ),
+        ):
+            v.append(value.item())
+        acc.append(r["val_accuracy"])
+    half = len(acc) // 2
+    best = max(range(len(acc)), key=lambda k: acc[k])
+    cells = []
+    for v in signals:
+        top = max(range(half, len(v)), key=lambda j: v[j])
+        cells.append(
+            f"rho {spearman(v, acc):+.2f}, late {spearman(v[half:], acc[half:]):+.2f}, "
+            f"late top {acc[top]:.2f} ({top + 1})"
+        )
+    name = run.rstrip("/").split("/")[-1]
+    print(
+        f"| {name} | {len(t)} ({confident.float().mean():.0%} confident) "
+        f"| {acc[best]:.2f} ({best + 1}) | {acc[-1]:.2f} | " + " | ".join(cells) + " |"
+    )
