@@ -102,7 +102,6 @@ pub struct Chooser {
 pub struct Verdict {
     pub score: Score,
     pub chosen_epoch: usize,
-    pub chosen_score: Score,
 }
 
 impl Chooser {
@@ -188,7 +187,6 @@ impl Chooser {
         Verdict {
             score,
             chosen_epoch: self.epoch,
-            chosen_score: self.score.expect("set above"),
         }
     }
 
