@@ -37,3 +37,14 @@ def to_input(images_u8, size, mean, std):
     if x.shape[-1] != size:
         x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
     return (x - mean) / std
+
+
+def probe_snapshots(state):
+    """The data-free choice's probe from a run's resume state
+    (src/distill/select.rs): (samples, teacher logits) per snapshot, in the
+    order taken (after epochs 1, 2, 4, ...)."""
+    snaps = []
+    while f"select/probe/{len(snaps):03}" in state:
+        i = len(snaps)
+        snaps.append((state[f"select/probe/{i:03}"], state[f"select/teacher/{i:03}"]))
+    return snaps

@@ -36,6 +36,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "python"))
+import common  # noqa: E402
 import dfkd_models  # noqa: E402
 import st  # noqa: E402
 
@@ -58,22 +59,12 @@ def score(model, probe):
     return agree / n, kl.mean().item(), kl.std().item() / math.sqrt(n), n
 
 
-def load_student(path):
-    weights, meta = st.load(path)
-    shape = [int(v) for v in meta["input_shape"].split(",")]
-    model = dfkd_models.build(meta["arch"], int(meta["num_classes"]), shape[0])
-    model.load_state_dict(weights, strict=False)
-    return model.eval()
-
 
 def replay(run):
     with open(f"{run}/metrics.jsonl") as f:
         records = [json.loads(line) for line in f]
     state, _ = st.load(f"{run}/state.safetensors")
-    snaps = []
-    while f"select/probe/{len(snaps):03}" in state:
-        i = len(snaps)
-        snaps.append((state[f"select/probe/{i:03}"], state[f"select/teacher/{i:03}"]))
+    snaps = common.probe_snapshots(state)
     strict = tolerant = by_kl = None  # (epoch, model, agreement, kl)
     peak = lowest_kl = None
     mismatches = []
@@ -81,7 +72,7 @@ def replay(run):
         e = r["epoch"]
         probe = [s for i, s in enumerate(snaps) if 2**i <= e]
         new_snapshot = e & (e - 1) == 0
-        model = load_student(f"{run}/checkpoints/student-epoch-{e:04}.safetensors")
+        model = dfkd_models.load(f"{run}/checkpoints/student-epoch-{e:04}.safetensors")[0]
         a, kl, kl_se, n = score(model, probe)
         if new_snapshot and strict is not None:
             strict = (strict[0], strict[1], *score(strict[1], probe)[:2])

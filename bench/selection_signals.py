@@ -21,18 +21,12 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "python"))
+import common  # noqa: E402
 import dfkd_models  # noqa: E402
 import st  # noqa: E402
 
 torch.set_num_threads(1)
 
-
-def load_student(path):
-    weights, meta = st.load(path)
-    shape = [int(v) for v in meta["input_shape"].split(",")]
-    model = dfkd_models.build(meta["arch"], int(meta["num_classes"]), shape[0])
-    model.load_state_dict(weights, strict=False)
-    return model.eval()
 
 
 def ranks(v):
@@ -58,10 +52,7 @@ for run in sys.argv[1:]:
     with open(f"{run}/metrics.jsonl") as f:
         records = [json.loads(line) for line in f]
     state, _ = st.load(f"{run}/state.safetensors")
-    xs, ts = [], []
-    while f"select/probe/{len(xs):03}" in state:
-        xs.append(state[f"select/probe/{len(xs):03}"])
-        ts.append(state[f"select/teacher/{len(ts):03}"])
+    xs, ts = zip(*common.probe_snapshots(state))
     x, t = torch.cat(xs), torch.cat(ts)
     p = t.softmax(1)
     confident = p.max(1).values > 0.9
@@ -69,7 +60,7 @@ for run in sys.argv[1:]:
     acc = []
     for r in records:
         with torch.no_grad():
-            s = load_student(f"{run}/checkpoints/student-epoch-{r['epoch']:04}.safetensors")(x)
+            s = dfkd_models.load(f"{run}/checkpoints/student-epoch-{r['epoch']:04}.safetensors")[0](x)
         same = (s.argmax(1) == t.argmax(1)).float()
         for v, value in zip(
             signals,

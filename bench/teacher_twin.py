@@ -26,10 +26,8 @@ if sys.argv[1] == "--random":
     mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
     dfkd_teacher.save(model, os.path.join(out, f"{arch}.pt"), (3, 32, 32), mean, std)
 else:
-    tensors, meta = st.load(sys.argv[1])
+    model, meta = dfkd_models.load(sys.argv[1])
     shape = [int(v) for v in meta["input_shape"].split(",")]
-    model = dfkd_models.build(meta["arch"], int(meta["num_classes"]), shape[0])
-    model.load_state_dict(tensors)
     mean = [float(v) for v in meta["mean"].split(",")]
     std = [float(v) for v in meta["std"].split(",")]
     # dfkd's LeNet-5 feature, as DAFL's, is the input of the first fc layer.

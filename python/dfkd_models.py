@@ -189,6 +189,19 @@ def build(arch, num_classes=10, in_channels=None):
     raise ValueError(f"unknown arch {arch}")
 
 
+def load(path):
+    """The model a dfkd checkpoint holds (student.safetensors, checkpoints/,
+    a teacher made by `dfkd train-teacher`), in evaluation mode, and the
+    checkpoint's metadata."""
+    import st  # beside this file; reads safetensors without the package
+
+    weights, meta = st.load(path)
+    channels = int(meta["input_shape"].split(",")[0])
+    model = build(meta["arch"], int(meta["num_classes"]), channels)
+    model.load_state_dict(weights)
+    return model.eval(), meta
+
+
 ARCHS = [
     "lenet5", "lenet5-bn", "lenet5-half", "resnet18", "resnet34", "resnet20", "resnet32",
     "resnet44", "resnet56", "wrn16-1", "wrn16-2", "wrn40-1", "wrn40-2",

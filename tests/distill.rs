@@ -321,11 +321,8 @@ fn a_run_directory_in_use_by_another_process_is_refused() {
         .unwrap()
         .lock()
         .unwrap();
-    let args: Vec<String> = ["distill", "--resume", &dir.display().to_string()]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    let o = dfkd_owned(&[args.clone(), vec!["--epochs".into(), "2".into()]].concat());
+    let path = dir.display().to_string();
+    let o = dfkd(&["distill", "--resume", &path, "--epochs", "2"]);
     fails(&o, "in use by another dfkd process");
     assert_eq!(
         std::fs::read(dir.join("state.safetensors")).unwrap(),
