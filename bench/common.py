@@ -48,3 +48,21 @@ def probe_snapshots(state):
         i = len(snaps)
         snaps.append((state[f"select/probe/{i:03}"], state[f"select/teacher/{i:03}"]))
     return snaps
+
+
+def spearman(a, b):
+    """Spearman's rank correlation of two equal-length sequences (no ties
+    expected: the values are float scores)."""
+
+    def ranks(v):
+        r = [0] * len(v)
+        for k, i in enumerate(sorted(range(len(v)), key=lambda i: v[i])):
+            r[i] = k
+        return r
+
+    ra, rb = ranks(a), ranks(b)
+    ma, mb = sum(ra) / len(ra), sum(rb) / len(rb)
+    cov = sum((x - ma) * (y - mb) for x, y in zip(ra, rb))
+    va = sum((x - ma) ** 2 for x in ra)
+    vb = sum((y - mb) ** 2 for y in rb)
+    return cov / (va * vb) ** 0.5

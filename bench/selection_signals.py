@@ -27,24 +27,6 @@ import st  # noqa: E402
 
 torch.set_num_threads(1)
 
-
-
-def ranks(v):
-    r = [0] * len(v)
-    for k, i in enumerate(sorted(range(len(v)), key=lambda i: v[i])):
-        r[i] = k
-    return r
-
-
-def spearman(a, b):
-    ra, rb = ranks(a), ranks(b)
-    ma, mb = sum(ra) / len(ra), sum(rb) / len(rb)
-    cov = sum((x - ma) * (y - mb) for x, y in zip(ra, rb))
-    va = sum((x - ma) ** 2 for x in ra)
-    vb = sum((y - mb) ** 2 for y in rb)
-    return cov / (va * vb) ** 0.5
-
-
 names = ("agreement", "confident agreement", "-KL", "-CE")
 print("| run | probe | best (epoch) | last | " + " | ".join(names) + " |")
 print("|---|---|---|---|" + "---|" * len(names))
@@ -79,7 +61,7 @@ for run in sys.argv[1:]:
     for v in signals:
         top = max(range(half, len(v)), key=lambda j: v[j])
         cells.append(
-            f"rho {spearman(v, acc):+.2f}, late {spearman(v[half:], acc[half:]):+.2f}, "
+            f"rho {common.spearman(v, acc):+.2f}, late {common.spearman(v[half:], acc[half:]):+.2f}, "
             f"late top {acc[top]:.2f} ({top + 1})"
         )
     name = run.rstrip("/").split("/")[-1]
