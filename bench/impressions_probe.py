@@ -35,7 +35,8 @@ impressions are kept in runs/impressions/ and reused (the optimisation takes
 minutes).
 
 usage: .venv/bin/python bench/impressions_probe.py TEACHER N RUN_DIR...
-(N impressions, a multiple of twice the class count)"""
+(N impressions, a multiple of twice the class count; STEPS=K in the
+environment optimises each for K steps instead of ZSKD's 1500)"""
 
 import json
 import math
@@ -55,6 +56,7 @@ torch.set_num_threads(1)
 torch.manual_seed(0)
 
 teacher_path, n, runs = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+steps = int(os.environ.get("STEPS", 1500))
 teacher, meta = dfkd_models.load(teacher_path)
 for p in teacher.parameters():
     p.requires_grad_(False)
@@ -85,7 +87,7 @@ def impressions():
 
     pixels = torch.rand([len(y)] + shape, requires_grad=True)
     opt = torch.optim.Adam([pixels], lr=0.01)
-    for _ in range(1500):
+    for _ in range(steps):
         logits = teacher((pixels - mean) / std)
         loss = -(y * (logits / 20).log_softmax(1)).sum(1).mean()
         opt.zero_grad()
@@ -97,7 +99,7 @@ def impressions():
     return x, loss.item(), y
 
 
-cache = os.path.join("runs", "impressions", f"{os.path.basename(teacher_path)}-{n}.pt")
+cache = os.path.join("runs", "impressions", f"{os.path.basename(teacher_path)}-{n}-{steps}.pt")
 if os.path.exists(cache):
     x, final_loss, y = torch.load(cache)
 else:
@@ -108,7 +110,7 @@ with torch.no_grad():
     t = teacher(x)
 p = t.softmax(1)
 print(
-    f"{len(x)} impressions, final loss {final_loss:.4f}; teacher's top-1 = the target's top-1 on "
+    f"{len(x)} impressions ({steps} steps), final loss {final_loss:.4f}; teacher's top-1 = the target's top-1 on "
     f"{(t.argmax(1) == y.argmax(1)).float().mean():.1%}, classes covered by the teacher's top-1: "
     f"{len(set(t.argmax(1).tolist()))} of {classes}\n"
 )
