@@ -134,6 +134,17 @@ fn same_seed_gives_bit_identical_teacher_weights() {
     let (c, _) = train("4", "c.safetensors");
     assert!(a == b, "same seed, different weights");
     assert!(a != c, "different seeds, same weights");
+    // --augment true crops and flips MNIST images (off by its recipe).
+    let out = dir.join("d.safetensors");
+    let mut args = train_args(&data, &out, "2", "64", "3");
+    args.extend(["--augment", "true"].map(String::from));
+    let o = dfkd_owned(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("crop + flip"), "{}", stderr(&o));
+    assert!(
+        std::fs::read(&out).unwrap() != a,
+        "--augment changed nothing"
+    );
     // The tiny task is learnable, so training did something.
     assert!(acc > 50.0, "accuracy {acc}");
 }

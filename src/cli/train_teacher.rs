@@ -35,6 +35,10 @@ pub struct Args {
     /// Initial learning rate [default: the recipe's].
     #[arg(long)]
     lr: Option<f64>,
+    /// Random crop (4-pixel zero padding) and horizontal flip of every
+    /// training image [default: the recipe's: on for CIFAR, off otherwise].
+    #[arg(long, value_name = "BOOL")]
+    augment: Option<bool>,
     /// Seed for initialisation, shuffling and augmentation.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -64,6 +68,7 @@ fn settings(a: &Args, recipe: &Recipe) -> Vec<(&'static str, String)> {
         ("--data", a.data.to_string()),
         ("--batch-size", recipe.batch_size.to_string()),
         ("--lr", recipe.optim.lr().to_string()),
+        ("--augment", recipe.augment.to_string()),
         ("--seed", a.seed.to_string()),
         ("--limit", a.limit.map_or("none".into(), |n| n.to_string())),
     ]
@@ -181,6 +186,9 @@ pub fn run(a: Args) -> Result<()> {
     if let Some(lr) = a.lr {
         recipe.optim = recipe.optim.with_lr(lr);
     }
+    if let Some(augment) = a.augment {
+        recipe.augment = augment;
+    }
     let out = a.out.clone().unwrap_or_else(|| {
         PathBuf::from(format!("teacher-{}-{}.safetensors", arch.name, kind.name()))
     });
@@ -225,13 +233,18 @@ pub fn run(a: Args) -> Result<()> {
         );
     }
     eprintln!(
-        "training {} on {} ({} images, {} epochs, batch {}, {:?}; recipe: {})",
+        "training {} on {} ({} images, {} epochs, batch {}, {:?}, {}; recipe: {})",
         arch.name,
         a.data,
         train_set.len(),
         recipe.epochs,
         recipe.batch_size,
         recipe.optim,
+        if recipe.augment {
+            "crop + flip"
+        } else {
+            "no augmentation"
+        },
         recipe.source
     );
     let mut progress = Progress {
