@@ -244,6 +244,15 @@ impl Engine {
         self.last_novel.as_ref()
     }
 
+    /// What the run's sample grid shows: the latest batch the synthesizer
+    /// kept, as made, or else the last novel batch.
+    pub fn picture_samples(&self) -> Result<Option<Tensor>> {
+        Ok(self
+            .synth
+            .latest()?
+            .or_else(|| self.last_novel.as_ref().map(Tensor::shallow_clone)))
+    }
+
     /// Everything a resumed run needs besides the config.
     pub fn state(&self) -> Vec<(String, Tensor)> {
         let mut out = state::prefixed("student", &self.student.store);

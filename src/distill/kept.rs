@@ -255,6 +255,15 @@ impl ImagePool {
         }
     }
 
+    /// The latest batch kept, as it was made (without the augmentation of
+    /// the student's draws), normalised; none before the first.
+    pub fn latest(&self) -> Result<Option<Tensor>> {
+        match self.kept.count() {
+            0 => Ok(None),
+            n => Ok(Some(self.norm.apply(&self.kept.shard(n - 1)?))),
+        }
+    }
+
     /// Keeps a batch of model inputs (normalised), stored as pixels.
     pub fn push(&mut self, inputs: &Tensor) -> Result<()> {
         self.push_pixels(&self.norm.invert(inputs))
@@ -436,6 +445,27 @@ mod tests {
         std::fs::remove_file(&p).unwrap();
         let err = format!("{:#}", back.load_state("k", &state).unwrap_err());
         assert!(err.contains("counts 2 images shards"), "{err}");
+    }
+
+    #[test]
+    fn the_latest_batch_comes_back_unaugmented() {
+        let dir = scratch("latest");
+        let norm = Normalization {
+            mean: vec![0.5],
+            std: vec![0.25],
+        };
+        let mut pool = ImagePool::new(&dir, &norm, true);
+        assert!(pool.latest().unwrap().is_none());
+        let pixels = |v: f64| Tensor::full([2, 1, 8, 8], v, crate::device::host_float());
+        pool.push_pixels(&pixels(0.2)).unwrap();
+        pool.push_pixels(&pixels(0.6)).unwrap();
+        // Draws are cropped with zero padding; the latest batch is whole.
+        let want = norm.apply(&((pixels(0.6) * 255.0).floor() / 255.0));
+        assert!(pool
+            .latest()
+            .unwrap()
+            .unwrap()
+            .allclose(&want, 1e-6, 1e-6, false));
     }
 
     #[test]

@@ -488,8 +488,8 @@ fn write_pictures(
     records: &[EpochRecord],
     meta: &ModelMeta,
 ) -> Result<()> {
-    if let Some(x) = engine.last_samples() {
-        grid::write(&dir.picture("samples.png"), x, &meta.normalization, 2)?;
+    if let Some(x) = engine.picture_samples()? {
+        grid::write(&dir.picture("samples.png"), &x, &meta.normalization, 2)?;
     }
     let accuracy: Vec<(f64, f64)> = records
         .iter()

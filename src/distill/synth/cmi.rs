@@ -401,6 +401,10 @@ impl Synthesizer for CmiSynth {
         self.pool.memory(n)
     }
 
+    fn latest(&self) -> Result<Option<Tensor>> {
+        self.pool.latest()
+    }
+
     fn kept_bytes(&self) -> u64 {
         self.pool.bytes() + self.bank.bytes()
     }

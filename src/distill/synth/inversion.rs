@@ -282,6 +282,10 @@ impl Synthesizer for InversionSynth {
         self.pool.memory(n)
     }
 
+    fn latest(&self) -> Result<Option<Tensor>> {
+        self.pool.latest()
+    }
+
     fn kept_bytes(&self) -> u64 {
         self.pool.bytes()
     }

@@ -43,6 +43,13 @@ pub trait Synthesizer {
         Ok(None)
     }
 
+    /// The latest batch it kept, as model inputs, as it was made (the
+    /// student's draws from kept samples are augmented): what the run's
+    /// sample grid shows. None for a synthesizer that keeps nothing.
+    fn latest(&self) -> Result<Option<Tensor>> {
+        Ok(None)
+    }
+
     /// Bytes of what it keeps between syntheses (kept samples, features).
     fn kept_bytes(&self) -> u64 {
         0
