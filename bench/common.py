@@ -1,6 +1,7 @@
 """Shared pieces of dfkd's PyTorch reference benchmarks."""
 
 import gzip
+import math
 import os
 
 import numpy as np
@@ -66,3 +67,47 @@ def spearman(a, b):
     va = sum((x - ma) ** 2 for x in ra)
     vb = sum((y - mb) ** 2 for y in rb)
     return cov / (va * vb) ** 0.5
+
+
+def student_checkpoint(run, epoch):
+    """The student a run directory keeps after 1-based `epoch`."""
+    return f"{run}/checkpoints/student-epoch-{epoch:04}.safetensors"
+
+
+def probe_score(model, probe):
+    """`model` on the probe (a list of (samples, teacher logits)): agreement
+    with the teacher's top-1, mean KL(teacher || student), the standard
+    error of that mean, and the number of samples."""
+    agree, kls = 0.0, []
+    with torch.no_grad():
+        for x, t in probe:
+            s = model(x)
+            agree += (s.argmax(1) == t.argmax(1)).sum().item()
+            kls.append(
+                torch.nn.functional.kl_div(s.log_softmax(1), t.softmax(1), reduction="none").sum(1)
+            )
+    kl = torch.cat(kls)
+    n = kl.numel()
+    return agree / n, kl.mean().item(), kl.std().item() / math.sqrt(n), n
+
+
+def within_noise(a, peak, n):
+    """dfkd's tolerant rule (src/distill/select.rs): agreement `a` is within
+    one binomial standard error of the `peak` agreement on `n` samples."""
+    return a >= peak - math.sqrt(peak * (1 - peak) / n)
+
+
+def signal_cells(signals, acc):
+    """For each signal (one value per epoch, higher better): its Spearman
+    correlation with the real accuracy `acc` over all epochs and over the
+    second half, and the real accuracy (epoch) of the second-half epoch it
+    ranks first, as table cells."""
+    half = len(acc) // 2
+    cells = []
+    for v in signals:
+        top = max(range(half, len(v)), key=lambda j: v[j])
+        cells.append(
+            f"rho {spearman(v, acc):+.2f}, late {spearman(v[half:], acc[half:]):+.2f}, "
+            f"late top {acc[top]:.2f} ({top + 1})"
+        )
+    return cells

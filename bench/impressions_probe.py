@@ -39,7 +39,6 @@ usage: .venv/bin/python bench/impressions_probe.py TEACHER N RUN_DIR...
 environment optimises each for K steps instead of ZSKD's 1500)"""
 
 import json
-import math
 import os
 import statistics
 import sys
@@ -115,19 +114,6 @@ print(
     f"{len(set(t.argmax(1).tolist()))} of {classes}\n"
 )
 
-def within_noise(a, peak, n):
-    return a >= peak - math.sqrt(peak * (1 - peak) / n)
-
-
-def run_probe_agreement(model, probe):
-    agree = n = 0
-    with torch.no_grad():
-        for xs, ts in probe:
-            agree += (model(xs).argmax(1) == ts.argmax(1)).sum().item()
-            n += len(xs)
-    return agree / n, n
-
-
 rules = ("impressions", "both")
 print(
     "| run | best (epoch) | last | agreement | -KL | "
@@ -147,7 +133,7 @@ for run in runs:
     peak = impressions_peak = None
     for r in records:
         e = r["epoch"]
-        model = dfkd_models.load(f"{run}/checkpoints/student-epoch-{e:04}.safetensors")[0]
+        model = dfkd_models.load(common.student_checkpoint(run, e))[0]
         with torch.no_grad():
             s = model(x)
         a = (s.argmax(1) == t.argmax(1)).float().mean().item()
@@ -155,26 +141,19 @@ for run in runs:
         signals[1].append(-F.kl_div(s.log_softmax(1), p, reduction="batchmean").item())
         acc.append(r["val_accuracy"])
         impressions_peak = a if impressions_peak is None else max(impressions_peak, a)
-        if alone is None or within_noise(a, impressions_peak, len(x)):
+        if alone is None or common.within_noise(a, impressions_peak, len(x)):
             alone = (e, model)
         probe = [snap for i, snap in enumerate(snaps) if 2**i <= e]
-        ra, n = run_probe_agreement(model, probe)
+        ra, _, _, n = common.probe_score(model, probe)
         if e & (e - 1) == 0 and both is not None:
-            peak = run_probe_agreement(both[1], probe)[0]
+            peak = common.probe_score(both[1], probe)[0]
         peak = ra if peak is None else max(peak, ra)
         if both is None or (
-            within_noise(ra, peak, n) and within_noise(a, impressions_peak, len(x))
+            common.within_noise(ra, peak, n) and common.within_noise(a, impressions_peak, len(x))
         ):
             both = (e, model)
-    half = len(acc) // 2
     best = max(range(len(acc)), key=lambda k: acc[k])
-    cells = []
-    for v in signals:
-        top = max(range(half, len(v)), key=lambda j: v[j])
-        cells.append(
-            f"rho {common.spearman(v, acc):+.2f}, late {common.spearman(v[half:], acc[half:]):+.2f}, "
-            f"late top {acc[top]:.2f} ({top + 1})"
-        )
+    cells = common.signal_cells(signals, acc)
     for rule, (e, _) in zip(rules, (alone, both)):
         cells.append(f"{acc[e - 1]:.2f} ({e})")
         gaps[rule][0].append(acc[best] - acc[e - 1])

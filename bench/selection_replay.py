@@ -28,7 +28,6 @@ replay.
 usage: .venv/bin/python bench/selection_replay.py RUN_DIR..."""
 
 import json
-import math
 import os
 import statistics
 import sys
@@ -43,23 +42,6 @@ import st  # noqa: E402
 torch.set_num_threads(1)
 
 
-def score(model, probe):
-    """Agreement, mean KL(teacher || student), the standard error of that
-    mean, and the number of probe samples."""
-    agree, kls = 0.0, []
-    with torch.no_grad():
-        for x, t in probe:
-            s = model(x)
-            agree += (s.argmax(1) == t.argmax(1)).sum().item()
-            kls.append(
-                torch.nn.functional.kl_div(s.log_softmax(1), t.softmax(1), reduction="none").sum(1)
-            )
-    kl = torch.cat(kls)
-    n = kl.numel()
-    return agree / n, kl.mean().item(), kl.std().item() / math.sqrt(n), n
-
-
-
 def replay(run):
     with open(f"{run}/metrics.jsonl") as f:
         records = [json.loads(line) for line in f]
@@ -72,18 +54,18 @@ def replay(run):
         e = r["epoch"]
         probe = [s for i, s in enumerate(snaps) if 2**i <= e]
         new_snapshot = e & (e - 1) == 0
-        model = dfkd_models.load(f"{run}/checkpoints/student-epoch-{e:04}.safetensors")[0]
-        a, kl, kl_se, n = score(model, probe)
+        model = dfkd_models.load(common.student_checkpoint(run, e))[0]
+        a, kl, kl_se, n = common.probe_score(model, probe)
         if new_snapshot and strict is not None:
-            strict = (strict[0], strict[1], *score(strict[1], probe)[:2])
-            tolerant = (tolerant[0], tolerant[1], *score(tolerant[1], probe)[:2])
-            by_kl = (by_kl[0], by_kl[1], *score(by_kl[1], probe)[:2])
+            strict = (strict[0], strict[1], *common.probe_score(strict[1], probe)[:2])
+            tolerant = (tolerant[0], tolerant[1], *common.probe_score(tolerant[1], probe)[:2])
+            by_kl = (by_kl[0], by_kl[1], *common.probe_score(by_kl[1], probe)[:2])
             peak = tolerant[2]
             lowest_kl = by_kl[3]
         if strict is None or a > strict[2] or (a == strict[2] and kl <= strict[3]):
             strict = (e, model, a, kl)
         peak = a if peak is None else max(peak, a)
-        if tolerant is None or a >= peak - math.sqrt(peak * (1 - peak) / n):
+        if tolerant is None or common.within_noise(a, peak, n):
             tolerant = (e, model, a, kl)
         lowest_kl = kl if lowest_kl is None else min(lowest_kl, kl)
         if by_kl is None or kl <= lowest_kl + kl_se:

@@ -42,7 +42,7 @@ for run in sys.argv[1:]:
     acc = []
     for r in records:
         with torch.no_grad():
-            s = dfkd_models.load(f"{run}/checkpoints/student-epoch-{r['epoch']:04}.safetensors")[0](x)
+            s = dfkd_models.load(common.student_checkpoint(run, r["epoch"]))[0](x)
         same = (s.argmax(1) == t.argmax(1)).float()
         for v, value in zip(
             signals,
@@ -55,15 +55,8 @@ for run in sys.argv[1:]:
         ):
             v.append(value.item())
         acc.append(r["val_accuracy"])
-    half = len(acc) // 2
     best = max(range(len(acc)), key=lambda k: acc[k])
-    cells = []
-    for v in signals:
-        top = max(range(half, len(v)), key=lambda j: v[j])
-        cells.append(
-            f"rho {common.spearman(v, acc):+.2f}, late {common.spearman(v[half:], acc[half:]):+.2f}, "
-            f"late top {acc[top]:.2f} ({top + 1})"
-        )
+    cells = common.signal_cells(signals, acc)
     name = run.rstrip("/").split("/")[-1]
     print(
         f"| {name} | {len(t)} ({confident.float().mean():.0%} confident) "
