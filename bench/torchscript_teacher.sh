@@ -14,7 +14,7 @@
 # accuracy on MNIST test after every epoch, side by side, with the spread
 # over seeds of each teacher and the gap between the teachers at one seed,
 # so the gap can be set against seed noise (the two runs of a seed share the
-# CPU; their time is not compared). A run directory that has its 4 epochs is
+# CPU; their time is not compared). A run directory that has its epochs is
 # reused.
 #   usage: bench/torchscript_teacher.sh [ROUNDS] [STEPS]
 #          [SEEDS="1 2 3"] bench/torchscript_teacher.sh curve [RUNS_DIR]   (default runs/torchscript)
@@ -25,36 +25,36 @@ py="$root/.venv/bin/python"
 if [ "${1:-}" = curve ]; then
     dir=${2:-runs/torchscript}
     mkdir -p "$dir"
-    teacher=teachers/lenet5-mnist.safetensors
+    teacher=teachers/lenet5-mnist.safetensors epochs=4
     "$py" bench/teacher_twin.py "$teacher" "$dir/lenet5-mnist.pt"
     for seed in ${SEEDS:-1}; do
         for t in "$teacher" "$dir/lenet5-mnist.pt"; do
             out=$dir/dafl-$(basename "${t%.*}")-${t##*.}-s$seed
-            [ -f "$out/metrics.jsonl" ] && [ "$(wc -l < "$out/metrics.jsonl")" -ge 4 ] && continue
+            [ -f "$out/metrics.jsonl" ] && [ "$(wc -l < "$out/metrics.jsonl")" -ge "$epochs" ] && continue
             rm -rf "$out"
             ./target/release/dfkd distill --teacher "$t" --method dafl --preset mnist --batch-size 256 \
-                --epochs 4 --iters 40 --seed "$seed" --val mnist:../shared/data/mnist --out "$out" >/dev/null 2>&1 &
+                --epochs "$epochs" --iters 40 --seed "$seed" --val mnist:../shared/data/mnist --out "$out" >/dev/null 2>&1 &
         done
         wait
     done
-    python3 - "$dir" ${SEEDS:-1} <<'PY'
+    python3 - "$dir" "$epochs" ${SEEDS:-1} <<'PY'
 import json, statistics, sys
-d, seeds = sys.argv[1], sys.argv[2:]
+d, epochs, seeds = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 acc = {(t, s): [json.loads(l)["val_accuracy"] for l in open(f"{d}/dafl-lenet5-mnist-{t}-s{s}/metrics.jsonl")]
        for t in ("safetensors", "pt") for s in seeds}
 print("| epoch | " + " | ".join(f"zoo s{s} | TorchScript s{s}" for s in seeds)
       + " | zoo range over seeds | TorchScript range over seeds | largest zoo - TorchScript gap at one seed |")
 print("|---" * (2 * len(seeds) + 4) + "|")
-for e in range(4):
+for e in range(epochs):
     zoo = [acc["safetensors", s][e] for s in seeds]
     ts = [acc["pt", s][e] for s in seeds]
     gap = max(abs(a - b) for a, b in zip(zoo, ts))
     cells = " | ".join(f"{a:.2f} | {b:.2f}" for a, b in zip(zoo, ts))
     print(f"| {e + 1} | {cells} | {max(zoo) - min(zoo):.2f} | {max(ts) - min(ts):.2f} | {gap:.2f} |")
 if len(seeds) > 1:
-    last_zoo = [acc["safetensors", s][3] for s in seeds]
-    last_ts = [acc["pt", s][3] for s in seeds]
-    print(f"\nepoch 4 over {len(seeds)} seeds: zoo {statistics.mean(last_zoo):.2f} +- {statistics.stdev(last_zoo):.2f}, "
+    last_zoo = [acc["safetensors", s][-1] for s in seeds]
+    last_ts = [acc["pt", s][-1] for s in seeds]
+    print(f"\nepoch {epochs} over {len(seeds)} seeds: zoo {statistics.mean(last_zoo):.2f} +- {statistics.stdev(last_zoo):.2f}, "
           f"TorchScript {statistics.mean(last_ts):.2f} +- {statistics.stdev(last_ts):.2f} (mean +- sample sd)")
 PY
     exit 0
