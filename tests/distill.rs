@@ -732,6 +732,24 @@ fn report_gives_the_robustness_table_per_method() {
         assert_eq!(format == "markdown", out.starts_with("| method |"), "{out}");
     }
     assert_eq!(std::fs::read_dir(&cwd).unwrap().count(), 0);
+    // A finished run's record as bench/runs/ keeps it (config, metrics and
+    // summary, no state) reports the same row as the run itself.
+    let record = base.join("record");
+    std::fs::create_dir(&record).unwrap();
+    for f in ["config.toml", "metrics.jsonl", "summary.json"] {
+        std::fs::copy(runs[2].join(f), record.join(f)).unwrap();
+    }
+    let row = |dir: &Path| {
+        let o = run(&[
+            "report".into(),
+            "--format".into(),
+            "json".into(),
+            dir.display().to_string(),
+        ]);
+        let rows: Vec<serde_json::Value> = serde_json::from_str(&stdout(&o)).unwrap();
+        (rows[0]["mu"].clone(), rows[0]["shipped_mean"].clone())
+    };
+    assert_eq!(row(&record), row(&runs[2]));
     let blind = base.join("blind");
     run(&small("dafl", &blind, &["--epochs", "1"]));
     fails(

@@ -78,7 +78,7 @@ pub fn run(a: Args) -> Result<()> {
         let dir = RunDir::open(path)?;
         let cfg = dir.read_config()?;
         // Read-only: a run in progress is reported as far as it committed.
-        let records = dir.read_metrics(dir.committed_epochs()?)?;
+        let records = dir.read_metrics(dir.reported_epochs()?)?;
         let acc: Vec<f64> = records.iter().filter_map(|r| r.val_accuracy).collect();
         if acc.len() != records.len() || acc.is_empty() {
             bail!(

@@ -247,6 +247,16 @@ impl RunDir {
             .ok_or_else(|| anyhow!("{}: metadata lacks 'epochs_done'", p.display()))
     }
 
+    /// Epochs a report may read: the committed ones, or for a finished
+    /// run's record kept without its state (config, metrics and summary, as
+    /// `bench/runs/` keeps them) the summary's count.
+    pub fn reported_epochs(&self) -> Result<usize> {
+        if self.file("state.safetensors").exists() || !self.file("summary.json").exists() {
+            return self.committed_epochs();
+        }
+        Ok(self.read_summary()?.epochs_done)
+    }
+
     /// The metrics of the first `epochs` epochs; later lines (an epoch that
     /// was not committed) are dropped from the file, for a resume.
     pub fn committed_metrics(&self, epochs: usize) -> Result<Vec<EpochRecord>> {
