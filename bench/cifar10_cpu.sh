@@ -31,6 +31,14 @@ for m in "${methods[@]}"; do
             --val cifar10:$data --out "$out"
     fi
 done
+# Each run's record (config, metrics, summary: a few KB) is kept in the
+# repository, so the table and the plot can be remade after the run
+# directories are gone: `dfkd report bench/runs/cifar10-cpu/*`.
 runs=()
-for m in "${methods[@]}"; do runs+=("$dir/$m-s1"); done
+for m in "${methods[@]}"; do
+    runs+=("$dir/$m-s1")
+    record=bench/runs/cifar10-cpu/$m-s1
+    mkdir -p "$record"
+    cp "$dir/$m-s1"/{config.toml,metrics.jsonl,summary.json} "$record/"
+done
 $dfkd report "${runs[@]}" --plot "$dir/curves.png"
