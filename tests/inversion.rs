@@ -382,7 +382,7 @@ fn an_inversion_run_killed_mid_epoch_resumes_bit_identical_shards_included() {
         // A kill inside a write leaves its temporary file (how CI once
         // caught one); the resume clears them wherever they are.
         for (dir, name) in [
-            ("samples", ".features-000005.safetensors.tmp99999"),
+            ("samples", ".images-000005.safetensors.tmp99999"),
             ("checkpoints", ".student-epoch-0003.safetensors.tmp99999"),
             (".", ".student.safetensors.tmp99999"),
         ] {
@@ -408,10 +408,9 @@ fn an_inversion_run_killed_mid_epoch_resumes_bit_identical_shards_included() {
         assert!(!killed
             .join("checkpoints/.student-epoch-0003.safetensors.tmp99999")
             .exists());
-        assert_eq!(
-            outputs(&whole).len(),
-            1 + if method == "cmi" { 12 } else { 6 }
-        );
+        // Six batches kept as images; CMI's feature bank is resume state,
+        // not shards.
+        assert_eq!(outputs(&whole).len(), 1 + 6);
     }
     // A kept shard that changed is refused on resume, naming it.
     let whole = base.join("deepinversion-whole");

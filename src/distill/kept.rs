@@ -1,6 +1,6 @@
 //! Kept samples: batches a run holds on to for later student steps (the
-//! images model inversion synthesizes, the pool replay's past batches,
-//! CMI's feature bank), written to the run directory as shards.
+//! images model inversion synthesizes and the pool replay's past batches),
+//! written to the run directory as shards.
 //!
 //! Each kept batch is one safetensors file, `RUN/samples/SERIES-NNNNNN.safetensors`
 //! (one tensor `x`, so it opens in PyTorch with `safetensors.torch.load_file`),

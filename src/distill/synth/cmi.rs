@@ -21,15 +21,18 @@
 //!   temperature `cr_temperature`, weight `cr`).
 //!
 //! The images of the lowest-loss step join the image pool the student
-//! learns from, and their features the bank. The bank's rows are also
-//! written as shards, so a resume rebuilds it; it is the only part of the
-//! official bank's memory (40,960 x 2d floats on the CPU) that is filled.
+//! learns from, and their features the bank. The bank is part of the
+//! resume state, not shards: it is bounded by `bank_size` rows (666 MB on
+//! the `cifar10` preset with ResNet-56's 2 x 2,032 BatchNorm features), so
+//! the run directory holds only the rows a resume needs, where shards of
+//! every synthesis would grow without bound (4.2 MB per epoch there). Only
+//! its filled rows count as memory, as only they are allocated.
 
 use super::inversion::Best;
 use super::{Plan, Synthesizer};
 use crate::data::transforms::CropFlip;
 use crate::data::Normalization;
-use crate::distill::kept::{Encoding, ImagePool, Shards};
+use crate::distill::kept::ImagePool;
 use crate::distill::parts::{Assembly, SynthSpec, SynthTraits};
 use crate::distill::views::ResizedCrop;
 use crate::distill::{losses, Batch, Losses, Models};
@@ -40,7 +43,7 @@ use crate::nn::store::tensor_bytes;
 use crate::nn::{Output, Store, Taps};
 use crate::optim::{OptimSpec, Optimizer};
 use crate::state;
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use tch::{Kind, Tensor};
@@ -135,7 +138,7 @@ impl SynthSpec for CmiConfig {
             generator,
             head,
             head_opt,
-            bank: Bank::new(a, self.bank_size, 2 * dim),
+            bank: Bank::new(self.bank_size, 2 * dim),
             pool: ImagePool::new(a.samples, a.norm, self.augment),
             taps,
         }))
@@ -203,38 +206,28 @@ struct Bank {
     capacity: i64,
     /// The rows filled so far (at most `capacity`).
     rows: Tensor,
-    /// Where the next rows go, and rows added in all.
+    /// Where the next rows go once the bank is full.
     ptr: i64,
-    added: i64,
-    kept: Shards,
 }
 
 impl Bank {
-    fn new(a: &Assembly, capacity: i64, width: i64) -> Self {
+    fn new(capacity: i64, width: i64) -> Self {
         Self {
             capacity,
             rows: Tensor::zeros([0, width], crate::device::float()),
             ptr: 0,
-            added: 0,
-            kept: Shards::new(a.samples, "features", Encoding::Float),
         }
     }
 
-    fn insert(&mut self, feats: &Tensor) {
+    fn add(&mut self, feats: &Tensor) {
+        let feats = feats.detach();
         let n = feats.size()[0];
         if self.rows.size()[0] < self.capacity {
-            self.rows = Tensor::cat(&[&self.rows, feats], 0);
+            self.rows = Tensor::cat(&[&self.rows, &feats], 0);
         } else {
-            self.rows.narrow(0, self.ptr, n).copy_(feats);
+            self.rows.narrow(0, self.ptr, n).copy_(&feats);
         }
         self.ptr = (self.ptr + n) % self.capacity;
-        self.added += n;
-    }
-
-    fn add(&mut self, feats: &Tensor) -> Result<()> {
-        self.kept.push(feats)?;
-        self.insert(&feats.detach());
-        Ok(())
     }
 
     /// Up to `k` distinct rows drawn at random (`random.sample`).
@@ -249,15 +242,30 @@ impl Bank {
         tensor_bytes(&self.rows)
     }
 
+    fn state(&self, key: &str) -> Vec<(String, Tensor)> {
+        vec![
+            (format!("{key}/rows"), self.rows.shallow_clone()),
+            (format!("{key}/ptr"), Tensor::from(self.ptr)),
+        ]
+    }
+
     fn load_state(&mut self, key: &str, s: &HashMap<String, Tensor>) -> Result<()> {
-        self.kept.load_state(key, s)?;
-        self.rows = self.rows.narrow(0, 0, 0);
-        self.ptr = 0;
-        self.added = 0;
-        for i in 0..self.kept.count() {
-            let feats = self.kept.shard(i)?;
-            self.insert(&feats);
+        let get = |name: &str| {
+            s.get(&format!("{key}/{name}")).ok_or_else(|| {
+                anyhow!("resume state lacks '{key}/{name}': an older dfkd made this CMI run (it kept the bank as shards); start it again")
+            })
+        };
+        let rows = get("rows")?;
+        let width = self.rows.size()[1];
+        if rows.dim() != 2 || rows.size()[1] != width || rows.size()[0] > self.capacity {
+            bail!(
+                "'{key}/rows' is {:?}, not up to {} rows of {width} features",
+                rows.size(),
+                self.capacity
+            );
         }
+        self.rows = rows.copy();
+        self.ptr = get("ptr")?.int64_value(&[]);
         Ok(())
     }
 }
@@ -389,7 +397,7 @@ impl Synthesizer for CmiSynth {
         let mut kept = best.expect("steps > 0").kept;
         let (images, features) = (kept.remove(0), kept.remove(0));
         self.pool.push_pixels(&images)?;
-        self.bank.add(&features)?;
+        self.bank.add(&features);
         Ok(None)
     }
 
@@ -411,7 +419,7 @@ impl Synthesizer for CmiSynth {
 
     fn state(&self) -> Vec<(String, Tensor)> {
         let mut out = self.pool.state("synth/pool");
-        out.push(self.bank.kept.state("synth/bank"));
+        out.extend(self.bank.state("synth/bank"));
         out.extend(state::prefixed("synth/head", &self.head.store));
         out.extend(state::optimizer("synth/head_optim", &self.head_opt));
         out
