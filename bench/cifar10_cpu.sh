@@ -30,15 +30,14 @@ for m in "${methods[@]}"; do
         $dfkd distill "${teacher[@]}" --method "$m" --preset cifar10-cpu --seed 1 \
             --val cifar10:$data --out "$out"
     fi
-done
-# Each run's record (config, metrics, summary: a few KB) is kept in the
-# repository, so the table and the plot can be remade after the run
-# directories are gone: `dfkd report bench/runs/cifar10-cpu/*`.
-runs=()
-for m in "${methods[@]}"; do
-    runs+=("$dir/$m-s1")
+    # Each finished run's record (config, metrics, summary: a few KB) is
+    # kept in the repository at once, so the table and the plot can be
+    # remade after the run directories are gone (a fresh machine):
+    # `dfkd report bench/runs/cifar10-cpu/*`.
     record=bench/runs/cifar10-cpu/$m-s1
     mkdir -p "$record"
-    cp "$dir/$m-s1"/{config.toml,metrics.jsonl,summary.json} "$record/"
+    cp "$out"/{config.toml,metrics.jsonl,summary.json} "$record/"
 done
+runs=()
+for m in "${methods[@]}"; do runs+=("$dir/$m-s1"); done
 $dfkd report "${runs[@]}" --plot "$dir/curves.png"
