@@ -6,22 +6,32 @@
 # this 2-core machine per run, the budget of the other methods' mnist-cpu
 # runs), accuracy on the MNIST test set after every epoch; then the report
 # beside the joint-update runs of MB-DFKD and PRE-DFKD made by
-# bench/mnist_cpu.sh in the same RUNS_DIR, if there. A run directory that
-# exists is resumed up to the preset's epochs.
-#   usage: bench/lra_mnist.sh [RUNS_DIR]   (default runs/mnist-cpu)
+# bench/mnist_cpu.sh in the same RUNS_DIR, if there.
+#
+# Twelve runs do not fit one sitting, and a fresh machine has no runs/: each
+# finished run's record (config, metrics, summary: a few KB) is kept in the
+# repository at once, in bench/runs/mnist-cpu/NAME-sSEED/, a run whose record
+# is there is skipped, and a run directory that exists is resumed up to the
+# preset's epochs. The report reads the kept records.
+#   usage: bench/lra_mnist.sh [RUNS_DIR]   (default runs/mnist-cpu;
+#   SEEDS="1 2" runs only those seeds; DFKD=BINARY runs another build)
 set -euo pipefail
+shopt -s nullglob
 source "$(dirname "$0")/../scripts/env.sh"
 cd "$root"
 dir=${1:-runs/mnist-cpu}
 dfkd=${DFKD:-./target/release/dfkd}
+records=bench/runs/mnist-cpu
 teacher=teachers/lenet5-mnist.safetensors
 data=mnist:../shared/data/mnist
 variants=("lra exact lra" "lra first-order lra-first-order"
     "lra-vae exact lra-vae" "lra-vae first-order lra-vae-first-order")
-for seed in 1 2 3; do
+for seed in ${SEEDS:-1 2 3}; do
     for v in "${variants[@]}"; do
         read -r method order name <<<"$v"
         out=$dir/$name-s$seed
+        record=$records/$name-s$seed
+        [ -f "$record/summary.json" ] && continue
         epochs=$($dfkd distill --teacher $teacher --method "$method" --preset mnist-cpu --dry-run | sed -n 's/^epochs = //p')
         if [ -f "$out/config.toml" ]; then
             $dfkd distill --resume "$out" --epochs "$epochs" --val $data
@@ -29,9 +39,11 @@ for seed in 1 2 3; do
             $dfkd distill --teacher $teacher --method "$method" --preset mnist-cpu --seed "$seed" \
                 --set "update.order=\"$order\"" --set "method=\"$name\"" --val $data --out "$out"
         fi
+        mkdir -p "$record"
+        cp "$out"/{config.toml,metrics.jsonl,summary.json} "$record/"
     done
 done
 runs=()
-for v in "${variants[@]}"; do read -r _ _ name <<<"$v"; runs+=("$dir/$name"-s*); done
-for m in mb-dfkd pre-dfkd; do [ -d "$dir/$m-s1" ] && runs+=("$dir/$m"-s*); done
+for v in "${variants[@]}"; do read -r _ _ name <<<"$v"; runs+=("$records/$name"-s*); done
+for m in mb-dfkd pre-dfkd; do runs+=("$dir/$m"-s*); done
 $dfkd report "${runs[@]}" --plot "$dir/lra-curves.png"
