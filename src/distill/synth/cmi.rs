@@ -264,8 +264,15 @@ impl Bank {
                 self.capacity
             );
         }
+        let ptr = get("ptr")?.int64_value(&[]);
+        if !(0..self.capacity).contains(&ptr) {
+            bail!(
+                "'{key}/ptr' is {ptr}, not within the bank's {} rows",
+                self.capacity
+            );
+        }
         self.rows = rows.copy();
-        self.ptr = get("ptr")?.int64_value(&[]);
+        self.ptr = ptr;
         Ok(())
     }
 }
