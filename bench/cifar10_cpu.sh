@@ -30,13 +30,9 @@ for m in "${methods[@]}"; do
         $dfkd distill "${teacher[@]}" --method "$m" --preset cifar10-cpu --seed 1 \
             --val cifar10:$data --out "$out"
     fi
-    # Each finished run's record (config, metrics, summary: a few KB) is
-    # kept in the repository at once, so the table and the plot can be
-    # remade after the run directories are gone (a fresh machine):
-    # `dfkd report bench/runs/cifar10-cpu/*`.
-    record=bench/runs/cifar10-cpu/$m-s1
-    mkdir -p "$record"
-    cp "$out"/{config.toml,metrics.jsonl,summary.json} "$record/"
+    # Kept at once: `dfkd report bench/runs/cifar10-cpu/*` remakes the
+    # table and the plot after the run directories are gone.
+    keep_record "$out" bench/runs/cifar10-cpu/$m-s1
 done
 runs=()
 for m in "${methods[@]}"; do runs+=("$dir/$m-s1"); done

@@ -5,8 +5,8 @@
 # (lra-vae, "Ours-2"), each on its mnist-cpu preset (about 30 minutes of
 # this 2-core machine per run, the budget of the other methods' mnist-cpu
 # runs), accuracy on the MNIST test set after every epoch; then the report
-# beside the joint-update runs of MB-DFKD and PRE-DFKD made by
-# bench/mnist_cpu.sh in the same RUNS_DIR, if there.
+# beside the joint-update runs of MB-DFKD and PRE-DFKD whose records
+# bench/mnist_cpu.sh keeps, if there.
 #
 # Twelve runs do not fit one sitting, and a fresh machine has no runs/: each
 # finished run's record (config, metrics, summary: a few KB) is kept in the
@@ -39,11 +39,10 @@ for seed in ${SEEDS:-1 2 3}; do
             $dfkd distill --teacher $teacher --method "$method" --preset mnist-cpu --seed "$seed" \
                 --set "update.order=\"$order\"" --set "method=\"$name\"" --val $data --out "$out"
         fi
-        mkdir -p "$record"
-        cp "$out"/{config.toml,metrics.jsonl,summary.json} "$record/"
+        keep_record "$out" "$record"
     done
 done
 runs=()
 for v in "${variants[@]}"; do read -r _ _ name <<<"$v"; runs+=("$records/$name"-s*); done
-for m in mb-dfkd pre-dfkd; do runs+=("$dir/$m"-s*); done
+for m in mb-dfkd pre-dfkd; do runs+=("$records/$m"-s*); done
 $dfkd report "${runs[@]}" --plot "$dir/lra-curves.png"

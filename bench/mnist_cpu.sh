@@ -4,11 +4,15 @@
 # accuracy on the MNIST test set after every epoch; then the report table
 # (PRE-DFKD's Table 1 columns) and one plot of the curves.
 # A run directory that exists is resumed up to the preset's epochs, so the
-# set can be built over several sittings and ends as if run in one go.
+# set can be built over several sittings and ends as if run in one go. Each
+# finished run's record is kept in bench/runs/mnist-cpu/METHOD-sSEED/ (a few
+# KB), a run whose record is there is skipped, and the report reads the
+# records, so the set can also be built over several machines.
 #   usage: bench/mnist_cpu.sh [RUNS_DIR] [METHOD...]   (defaults: runs/mnist-cpu dfad dafl)
 #   (SEEDS="1" runs fewer seeds; DFKD=BINARY runs another build than
 #   target/release/dfkd, e.g. a copy kept while the tree is rebuilt)
 set -euo pipefail
+shopt -s nullglob
 source "$(dirname "$0")/../scripts/env.sh"
 cd "$root"
 dir=${1:-runs/mnist-cpu}
@@ -17,9 +21,11 @@ methods=("${@:-dfad dafl}")
 read -r -a methods <<<"${methods[*]}"
 dfkd=${DFKD:-./target/release/dfkd}
 teacher=teachers/lenet5-mnist.safetensors
+records=bench/runs/mnist-cpu
 for seed in ${SEEDS:-1 2 3}; do
     for m in "${methods[@]}"; do
         out=$dir/$m-s$seed
+        [ -f "$records/$m-s$seed/summary.json" ] && continue
         epochs=$($dfkd distill --teacher $teacher --method "$m" --preset mnist-cpu --dry-run | sed -n 's/^epochs = //p')
         if [ -f "$out/config.toml" ]; then
             $dfkd distill --resume "$out" --epochs "$epochs" --val mnist:../shared/data/mnist
@@ -27,11 +33,9 @@ for seed in ${SEEDS:-1 2 3}; do
             $dfkd distill --teacher $teacher --method "$m" --preset mnist-cpu --seed "$seed" \
                 --val mnist:../shared/data/mnist --out "$out"
         fi
+        keep_record "$out" "$records/$m-s$seed"
     done
 done
 runs=()
-# Run directories only (a log file beside them may share the prefix).
-for m in "${methods[@]}"; do
-    for d in "$dir/$m"-s*/; do runs+=("${d%/}"); done
-done
+for m in "${methods[@]}"; do runs+=("$records/$m"-s*); done
 $dfkd report "${runs[@]}" --plot "$dir/curves.png"

@@ -7,8 +7,9 @@
 #   generator: the default), damped (roll back, generator rate x0.1);
 # - seed 1 of every method's mnist-cpu run (bench/mnist_cpu.sh, about 30
 #   minutes each).
-# Runs that exist are resumed. Timing is not measured here, so the runs may
-# share the CPU.
+# Runs that exist are resumed, and runs whose record is kept in the
+# repository (bench/runs/selection/, bench/runs/mnist-cpu/) are not made
+# again. Timing is not measured here, so the runs may share the CPU.
 #   usage: bench/selection_runs.sh [RUNS_DIR]   (default runs/selection;
 #   DFKD=BINARY as in bench/mnist_cpu.sh)
 set -euo pipefail
@@ -21,7 +22,9 @@ data=mnist:../shared/data/mnist
 collapse=()
 for remedy in none fresh damped; do
     out=$dir/dafl-collapse-$remedy
-    collapse+=("$out")
+    record=bench/runs/selection/dafl-collapse-$remedy
+    collapse+=("$record")
+    [ -f "$record/summary.json" ] && continue
     if [ -f "$out/config.toml" ]; then
         $dfkd distill --resume "$out" --val $data
     else
@@ -29,9 +32,10 @@ for remedy in none fresh damped; do
             --epochs 9 --iters 120 --seed 0 --set "collapse.remedy=\"$remedy\"" \
             --val $data --out "$out"
     fi
+    keep_record "$out" "$record"
 done
 methods=(dafl dfad mb-dfkd pre-dfkd pre-dfad)
 SEEDS=1 bench/mnist_cpu.sh "$dir" "${methods[@]}"
 runs=()
-for m in "${methods[@]}"; do runs+=("$dir/$m-s1"); done
+for m in "${methods[@]}"; do runs+=("bench/runs/mnist-cpu/$m-s1"); done
 python3 bench/selection.py "${collapse[@]}" "${runs[@]}"

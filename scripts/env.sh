@@ -4,3 +4,22 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export LIBTORCH_USE_PYTORCH=1
 export VIRTUAL_ENV="$root/.venv"
 export PATH="$root/.venv/bin:$PATH"
+
+# Keeps a finished run's record (config, metrics, summary: a few KB) in the
+# repository, so its table and plot can be remade after the run directory is
+# gone (a fresh machine has none): `dfkd report RECORD`.
+# machine.txt says where it ran, since runs are not bit-identical across CPUs.
+#   usage: keep_record RUN_DIR RECORD_DIR
+cpuinfo() { sed -n "s/^$1[[:space:]]*: //p" /proc/cpuinfo | head -1; }
+keep_record() {
+    mkdir -p "$2"
+    cp "$1"/{config.toml,metrics.jsonl,summary.json} "$2/"
+    {
+        echo "cpu = $(cpuinfo 'model name') (family $(cpuinfo 'cpu family'), model $(cpuinfo model))"
+        echo "simd = $(grep -qw avx512f /proc/cpuinfo && echo avx512 || (grep -qw avx2 /proc/cpuinfo && echo avx2 || echo older))"
+        echo "cores = $(nproc)"
+        # The checkout when the record was kept; DFKD= may name a copy built earlier.
+        echo "checkout = $(git -C "$root" rev-parse --short HEAD)"
+        echo "kept = $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    } >"$2/machine.txt"
+}
