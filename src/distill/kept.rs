@@ -20,6 +20,7 @@ use crate::checkpoint::{to_safetensors, write_atomic};
 use crate::data::transforms::crop_flip;
 use crate::data::Normalization;
 use crate::distill::run_dir::fnv1a;
+use crate::state;
 use anyhow::{anyhow, bail, Context, Result};
 use std::collections::HashMap;
 use std::fs::File;
@@ -190,10 +191,8 @@ impl Shards {
     /// Reopens the shards a resume state committed, checking each against
     /// its digest, and removes any later shard of the series.
     pub fn load_state(&mut self, key: &str, state: &HashMap<String, Tensor>) -> Result<()> {
-        let Some(digests) = state.get(key) else {
-            bail!("resume state lacks '{key}'");
-        };
-        let digests = Vec::<i64>::try_from(digests).map_err(|e| anyhow!("'{key}': {e}"))?;
+        let digests = Vec::<i64>::try_from(state::require(state, key)?)
+            .map_err(|e| anyhow!("'{key}': {e}"))?;
         self.shards.clear();
         self.starts.clear();
         self.rows = 0;
@@ -336,10 +335,7 @@ impl ImagePool {
 
     pub fn load_state(&mut self, prefix: &str, s: &HashMap<String, Tensor>) -> Result<()> {
         self.kept.load_state(&format!("{prefix}/images"), s)?;
-        let get = |k: &str| {
-            s.get(&format!("{prefix}/{k}"))
-                .ok_or_else(|| anyhow!("resume state lacks '{prefix}/{k}'"))
-        };
+        let get = |k: &str| state::require(s, &format!("{prefix}/{k}"));
         self.order = Vec::try_from(get("order")?).map_err(|e| anyhow!("{prefix}/order: {e}"))?;
         self.next = get("next")?.int64_value(&[]) as usize;
         Ok(())

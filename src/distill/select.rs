@@ -34,7 +34,7 @@
 
 use crate::nn::{zoo, Model};
 use crate::state;
-use anyhow::{bail, Result};
+use anyhow::Result;
 use std::collections::HashMap;
 use tch::{Kind, Tensor};
 
@@ -240,10 +240,7 @@ impl Chooser {
             self.inputs.push(x.copy());
             self.teacher.push(t.copy());
         }
-        let Some(standing) = s.get("select/standing") else {
-            bail!("resume state lacks 'select/standing'");
-        };
-        let v = Vec::<f64>::try_from(standing)?;
+        let v = Vec::<f64>::try_from(state::require(s, "select/standing")?)?;
         self.epoch = v[0] as usize;
         self.score = (v[1] >= 0.0).then_some(Score { agreement: v[1] });
         // Run directories written before the peak was kept chose by the

@@ -8,6 +8,7 @@ use super::{check_fraction, load_numbered, numbered, replayed, Replay};
 use crate::distill::parts::{Assembly, ReplaySpec};
 use crate::distill::{Losses, Models};
 use crate::nn::store::tensor_bytes;
+use crate::state;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -136,10 +137,7 @@ impl Replay for MemoryBank {
                 self.capacity
             );
         }
-        self.next = match s.get("replay/next") {
-            Some(t) => t.int64_value(&[]) as usize,
-            None => bail!("resume state lacks 'replay/next'"),
-        };
+        self.next = state::require(s, "replay/next")?.int64_value(&[]) as usize;
         Ok(())
     }
 }

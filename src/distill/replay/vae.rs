@@ -310,10 +310,7 @@ impl Replay for VaeReplay {
         state::load_store("replay/encoder", &self.encoder.store, s)?;
         state::load_optimizer("replay/decoder_optim", &mut self.opt_decoder, s)?;
         state::load_optimizer("replay/encoder_optim", &mut self.opt_encoder, s)?;
-        self.updates = match s.get("replay/updates") {
-            Some(t) => t.int64_value(&[]),
-            None => bail!("resume state lacks 'replay/updates'"),
-        };
+        self.updates = state::require(s, "replay/updates")?.int64_value(&[]);
         Ok(())
     }
 }

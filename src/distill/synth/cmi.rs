@@ -251,8 +251,8 @@ impl Bank {
 
     fn load_state(&mut self, key: &str, s: &HashMap<String, Tensor>) -> Result<()> {
         let get = |name: &str| {
-            s.get(&format!("{key}/{name}")).ok_or_else(|| {
-                anyhow!("resume state lacks '{key}/{name}': an older dfkd made this CMI run (it kept the bank as shards); start it again")
+            state::require(s, &format!("{key}/{name}")).map_err(|e| {
+                anyhow!("{e}: an older dfkd made this CMI run (it kept the bank as shards); start it again")
             })
         };
         let rows = get("rows")?;
