@@ -3,7 +3,7 @@
 
 use crate::nn::Store;
 use crate::optim::Optimizer;
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use std::collections::HashMap;
 use tch::Tensor;
 
@@ -61,6 +61,7 @@ pub fn load_optimizer(
         })
         .collect();
     opt.load_state(&sub)
+        .with_context(|| format!("resume state of the optimizer '{prefix}'"))
 }
 
 #[cfg(test)]
@@ -98,6 +99,12 @@ mod tests {
             err.to_string()
                 .starts_with("resume state 'student/w' has shape [3]"),
             "{err}"
+        );
+        let mut opt = crate::optim::OptimSpec::adam(1e-3).build(vec![]);
+        let err = load_optimizer("student_optim", &mut opt, &state).unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "resume state of the optimizer 'student_optim': optimizer state lacks 'steps'"
         );
     }
 }

@@ -340,6 +340,26 @@ fn unknown_architecture() {
 }
 
 #[test]
+fn milestones_that_are_not_epochs() {
+    let o = dfkd(&[
+        "train-teacher",
+        "--arch",
+        "resnet20",
+        "--data",
+        "mnist:/unused",
+        "--milestones",
+        "8,eleven",
+    ]);
+    // A usage error, so clap's own report (with its "try --help" line).
+    let err = stderr(&o);
+    assert!(!o.status.success() && !err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("'8,eleven' is not a comma-separated list of epochs"),
+        "{err}"
+    );
+}
+
+#[test]
 fn wrong_number_of_classes() {
     let dir = scratch("err-classes");
     let path = dir.join("r20.safetensors");

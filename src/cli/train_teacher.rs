@@ -26,9 +26,14 @@ pub struct Args {
     /// Where to write the checkpoint [default: teacher-ARCH-KIND.safetensors].
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
-    /// Epochs [default: the recipe's].
+    /// Epochs [default: the recipe's; its learning-rate drops move with
+    /// them, at the same fractions of the training].
     #[arg(long)]
     epochs: Option<usize>,
+    /// Epochs (0-based) at which the learning rate drops tenfold, comma
+    /// separated, or "none" [default: the recipe's, scaled to --epochs].
+    #[arg(long, value_name = "E1,E2,..", value_parser = parse_milestones)]
+    milestones: Option<Milestones>,
     /// Batch size [default: the recipe's].
     #[arg(long)]
     batch_size: Option<i64>,
@@ -45,10 +50,35 @@ pub struct Args {
     /// Train on a random subset of this many images (quick experiments).
     #[arg(long, value_name = "N")]
     limit: Option<i64>,
-    /// Continue the unfinished training of this command (same settings;
-    /// --epochs may be raised) from its last finished epoch.
+    /// Continue the unfinished training of this command (same settings and
+    /// --milestones; --epochs may be raised) from its last finished epoch.
     #[arg(long)]
     resume: bool,
+}
+
+/// The learning-rate drops of a training, as `--milestones` reads them.
+#[derive(Clone, Debug)]
+struct Milestones(Vec<usize>);
+
+fn parse_milestones(s: &str) -> Result<Milestones, String> {
+    if s == "none" {
+        return Ok(Milestones(vec![]));
+    }
+    s.split(',')
+        .map(|e| e.trim().parse::<usize>())
+        .collect::<Result<Vec<_>, _>>()
+        .map(Milestones)
+        .map_err(|_| format!("'{s}' is not a comma-separated list of epochs (or \"none\")"))
+}
+
+impl std::fmt::Display for Milestones {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("none");
+        }
+        let epochs: Vec<String> = self.0.iter().map(usize::to_string).collect();
+        f.write_str(&epochs.join(","))
+    }
 }
 
 /// After every epoch the training is saved beside the output, as OUT.resume,
@@ -69,6 +99,10 @@ fn settings(a: &Args, recipe: &Recipe) -> Vec<(&'static str, String)> {
         ("--batch-size", recipe.batch_size.to_string()),
         ("--lr", recipe.optim.lr().to_string()),
         ("--augment", recipe.augment.to_string()),
+        (
+            "--milestones",
+            Milestones(recipe.milestones.clone()).to_string(),
+        ),
         ("--seed", a.seed.to_string()),
         ("--limit", a.limit.map_or("none".into(), |n| n.to_string())),
     ]
@@ -177,7 +211,10 @@ pub fn run(a: Args) -> Result<()> {
     let arch = zoo::arch(&a.arch)?;
     let mut recipe = Recipe::official(arch.name, kind);
     if let Some(e) = a.epochs {
-        recipe.epochs = e;
+        recipe = recipe.with_epochs(e);
+    }
+    if let Some(Milestones(m)) = &a.milestones {
+        recipe.milestones = m.clone();
     }
     if let Some(b) = a.batch_size {
         anyhow::ensure!(b > 0, "--batch-size must be positive");
@@ -233,13 +270,14 @@ pub fn run(a: Args) -> Result<()> {
         );
     }
     eprintln!(
-        "training {} on {} ({} images, {} epochs, batch {}, {:?}, {}; recipe: {})",
+        "training {} on {} ({} images, {} epochs, batch {}, {:?}, lr x0.1 at epochs {}, {}; recipe: {})",
         arch.name,
         a.data,
         train_set.len(),
         recipe.epochs,
         recipe.batch_size,
         recipe.optim,
+        Milestones(recipe.milestones.clone()),
         if recipe.augment {
             "crop + flip"
         } else {

@@ -250,7 +250,7 @@ impl Engine {
         Ok(self
             .synth
             .latest()?
-            .or_else(|| self.last_novel.as_ref().map(Tensor::shallow_clone)))
+            .or_else(|| self.last_samples().map(Tensor::shallow_clone)))
     }
 
     /// Everything a resumed run needs besides the config.
