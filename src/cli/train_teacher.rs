@@ -64,21 +64,18 @@ fn parse_milestones(s: &str) -> Result<Milestones, String> {
     if s == "none" {
         return Ok(Milestones(vec![]));
     }
-    s.split(',')
-        .map(|e| e.trim().parse::<usize>())
-        .collect::<Result<Vec<_>, _>>()
+    checkpoint::parse_list(s, "--milestones")
         .map(Milestones)
         .map_err(|_| format!("'{s}' is not a comma-separated list of epochs (or \"none\")"))
 }
 
-impl std::fmt::Display for Milestones {
-    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        if self.0.is_empty() {
-            return f.write_str("none");
-        }
-        let epochs: Vec<String> = self.0.iter().map(usize::to_string).collect();
-        f.write_str(&epochs.join(","))
+/// `epochs` as `--milestones` takes them.
+fn milestones_text(epochs: &[usize]) -> String {
+    if epochs.is_empty() {
+        return "none".to_string();
     }
+    let epochs: Vec<String> = epochs.iter().map(usize::to_string).collect();
+    epochs.join(",")
 }
 
 /// After every epoch the training is saved beside the output, as OUT.resume,
@@ -99,10 +96,7 @@ fn settings(a: &Args, recipe: &Recipe) -> Vec<(&'static str, String)> {
         ("--batch-size", recipe.batch_size.to_string()),
         ("--lr", recipe.optim.lr().to_string()),
         ("--augment", recipe.augment.to_string()),
-        (
-            "--milestones",
-            Milestones(recipe.milestones.clone()).to_string(),
-        ),
+        ("--milestones", milestones_text(&recipe.milestones)),
         ("--seed", a.seed.to_string()),
         ("--limit", a.limit.map_or("none".into(), |n| n.to_string())),
     ]
@@ -277,7 +271,7 @@ pub fn run(a: Args) -> Result<()> {
         recipe.epochs,
         recipe.batch_size,
         recipe.optim,
-        Milestones(recipe.milestones.clone()),
+        milestones_text(&recipe.milestones),
         if recipe.augment {
             "crop + flip"
         } else {
