@@ -247,8 +247,10 @@ fn a_deepinversion_batch_on_the_shared_resnet56_is_classified_as_its_targets() {
         .to_kind(Kind::Float)
         .mean(Kind::Float)
         .double_value(&[]);
+    // 31-32 of 32 on an AMD EPYC (AVX2), 28 on an Intel Xeon (AVX-512): the
+    // float results differ between CPUs; chance is 1 in 10.
     assert!(
-        hits >= 0.95,
+        hits >= 0.8,
         "the teacher classifies {hits} of the batch as its targets"
     );
     assert!((log.last_mean("synth_teacher_hits").unwrap() - hits).abs() <= 0.1);
