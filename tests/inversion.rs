@@ -348,7 +348,7 @@ fn ok(args: &[String]) -> std::process::Output {
 
 #[test]
 fn an_inversion_run_killed_mid_epoch_resumes_bit_identical_shards_included() {
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
     use std::time::{Duration, Instant};
     let base = common::scratch("inversion-kill");
     let teacher = bn_teacher(&base);
@@ -365,7 +365,7 @@ fn an_inversion_run_killed_mid_epoch_resumes_bit_identical_shards_included() {
         // Killed (SIGKILL) after epoch 1 is committed and epoch 2 has kept
         // its first batch: that shard belongs to no committed epoch.
         let killed = base.join(format!("{method}-killed"));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_dfkd"))
+        let mut child = common::dfkd_command()
             .args(tiny(method, &teacher, &killed, 40, 3))
             .stdout(Stdio::null())
             .stderr(Stdio::null())

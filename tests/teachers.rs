@@ -7,7 +7,7 @@ mod common;
 use common::{accuracy, dfkd, dfkd_owned, stderr};
 use dfkd::checkpoint::Checkpoint;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const IMAGENET_NORM: [&str; 4] = ["--mean", "0.485,0.456,0.406", "--std", "0.229,0.224,0.225"];
@@ -167,7 +167,7 @@ fn a_killed_teacher_training_resumes_to_the_same_weights() {
 
     // Kill (SIGKILL) a second training once an epoch is saved, wherever it is.
     let killed = dir.join("killed.safetensors");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dfkd"))
+    let mut child = common::dfkd_command()
         .args(args(&killed, "3"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -75,11 +75,18 @@ pub fn scratch(name: &str) -> PathBuf {
     d
 }
 
+/// The `dfkd` binary, always on two CPU threads: libtorch splits reductions
+/// by thread, and the tests compare runs bit for bit (a 1-thread and a
+/// 2-thread run of the same 12 DAFL steps differ by 0.026 in conv3.weight,
+/// measured), so the count must not depend on what the machine reports.
+pub fn dfkd_command() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_dfkd"));
+    c.env("OMP_NUM_THREADS", "2");
+    c
+}
+
 pub fn dfkd(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dfkd"))
-        .args(args)
-        .output()
-        .expect("dfkd runs")
+    dfkd_command().args(args).output().expect("dfkd runs")
 }
 
 /// `dfkd` with arguments built as owned strings.
