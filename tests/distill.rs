@@ -413,13 +413,44 @@ fn settings_come_from_presets_files_and_flags() {
     let cfg: toml::Value = toml::from_str(&stdout(&o)).unwrap();
     assert_eq!(cfg["batch_size"].as_integer(), Some(256));
     assert_eq!(cfg["synth"]["generator"]["latent"].as_integer(), Some(256));
-    assert_eq!(
-        cfg["student_schedule"]["milestones"]
+    let milestones = |cfg: &toml::Value, part: &str| -> Vec<i64> {
+        let s = match part {
+            "student" => &cfg["student_schedule"],
+            _ => &cfg["synth"]["schedule"],
+        };
+        s["milestones"]
             .as_array()
             .unwrap()
-            .len(),
-        2
-    );
+            .iter()
+            .map(|m| m.as_integer().unwrap())
+            .collect()
+    };
+    assert_eq!(milestones(&cfg, "student"), [100, 200]);
+    assert_eq!(milestones(&cfg, "synth"), [100, 200]);
+    // A shorter run drops its rates at the same fractions of it, unless its
+    // length is set as a plain value.
+    let dfad_cifar = |extra: &[&str]| -> toml::Value {
+        let mut a = vec![
+            "distill",
+            "--teacher",
+            &t,
+            "--method",
+            "dfad",
+            "--preset",
+            "cifar10",
+            "--dry-run",
+        ];
+        a.extend(extra);
+        let o = dfkd(&a);
+        assert!(o.status.success(), "{}", stderr(&o));
+        toml::from_str(&stdout(&o)).unwrap()
+    };
+    let short = dfad_cifar(&["--epochs", "50"]);
+    assert_eq!(milestones(&short, "student"), [10, 20]);
+    assert_eq!(milestones(&short, "synth"), [10, 20]);
+    let plain = dfad_cifar(&["--set", "epochs=50"]);
+    assert_eq!(plain["epochs"].as_integer(), Some(50));
+    assert_eq!(milestones(&plain, "student"), [100, 200]);
     let dry = |args: &[&str]| -> toml::Value {
         let mut all = vec!["distill", "--teacher", &t, "--dry-run"];
         all.extend(args);

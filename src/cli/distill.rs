@@ -91,7 +91,8 @@ pub struct Args {
     /// --resume, from the next epoch on).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub sets: Vec<String>,
-    /// Epochs.
+    /// Epochs (a new run's preset step schedules drop at the same fractions
+    /// of it; --set epochs=N keeps their milestones).
     #[arg(long)]
     pub epochs: Option<usize>,
     /// Iterations per epoch.

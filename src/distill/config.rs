@@ -230,6 +230,9 @@ impl Choice {
             )]));
             table(&mut v)?.insert(section.to_string(), part);
         }
+        if let Some(epochs) = self.overrides.epochs {
+            rescale_milestones(&mut v, epochs);
+        }
         if let Some(file) = &self.file {
             merge(&mut v, file, false);
         }
@@ -250,6 +253,39 @@ impl Choice {
         cfg.save_every = o.save_every.unwrap_or(cfg.save_every);
         cfg.select = o.select.unwrap_or(cfg.select);
         cfg.normalized()
+    }
+}
+
+/// Moves the milestones of every step schedule of the preset `v` to the same
+/// fractions of a run of `epochs` as they have of the preset's epochs:
+/// `--epochs` changes a run's length, and its rate should still drop where
+/// the recipe drops it (a cosine schedule already anneals over the run's
+/// epochs; train-teacher does the same). Milestones a user gives (`--config`,
+/// `--set`) are taken as given, and `--set epochs=N` changes the length alone.
+fn rescale_milestones(v: &mut toml::Value, epochs: usize) {
+    match v.get("epochs").and_then(toml::Value::as_integer) {
+        Some(old) if old > 0 && old as usize != epochs => {
+            scale_steps(v, epochs as i64, old);
+        }
+        _ => {}
+    }
+}
+
+/// `scale_steps` over `v` and every section below it.
+fn scale_steps(v: &mut toml::Value, epochs: i64, old: i64) {
+    let Some(t) = v.as_table_mut() else { return };
+    if t.get("kind").and_then(toml::Value::as_str) == Some("step") {
+        if let Some(toml::Value::Array(ms)) = t.get_mut("milestones") {
+            for m in ms {
+                if let toml::Value::Integer(i) = m {
+                    // Rounded to the nearest epoch, as train-teacher does.
+                    *i = (*i * epochs + old / 2) / old;
+                }
+            }
+        }
+    }
+    for (_, section) in t.iter_mut() {
+        scale_steps(section, epochs, old);
     }
 }
 
