@@ -1,6 +1,7 @@
 //! Supervised training of a teacher on real data, with the official recipes.
 
 use crate::data::{transforms, Dataset, DatasetKind, Normalization};
+use crate::distill::schedule::rescaled_milestone;
 use crate::eval;
 use crate::nn::Model;
 use crate::optim::{OptimSpec, Optimizer};
@@ -82,9 +83,8 @@ impl Recipe {
     /// of the training as the official ones (a shortened training still
     /// anneals: 15 of ResNet's 200 epochs drop at 8 and 11, not never).
     pub fn with_epochs(mut self, epochs: usize) -> Recipe {
-        let official = self.epochs.max(1);
         for m in &mut self.milestones {
-            *m = (*m * epochs + official / 2) / official;
+            *m = rescaled_milestone(*m, epochs, self.epochs);
         }
         self.epochs = epochs;
         self

@@ -400,17 +400,16 @@ fn settings_come_from_presets_files_and_flags() {
     assert_eq!(cfg["synth"]["optim"]["lr"].as_float(), Some(0.05));
     assert_eq!(cfg["synth"]["optim"]["kind"].as_str(), Some("adam"));
     // The official CIFAR-10 DFAD settings, for the record.
-    let o = dfkd(&[
-        "distill",
-        "--teacher",
-        &t,
-        "--method",
-        "dfad",
-        "--preset",
-        "cifar10",
-        "--dry-run",
-    ]);
-    let cfg: toml::Value = toml::from_str(&stdout(&o)).unwrap();
+    let dry = |args: &[&str]| -> toml::Value {
+        let mut all = vec!["distill", "--teacher", &t, "--dry-run"];
+        all.extend(args);
+        let o = dfkd(&all);
+        assert!(o.status.success(), "{}", stderr(&o));
+        toml::from_str(&stdout(&o)).unwrap()
+    };
+    let dfad_cifar =
+        |extra: &[&str]| dry(&[&["--method", "dfad", "--preset", "cifar10"], extra].concat());
+    let cfg = dfad_cifar(&[]);
     assert_eq!(cfg["batch_size"].as_integer(), Some(256));
     assert_eq!(cfg["synth"]["generator"]["latent"].as_integer(), Some(256));
     let milestones = |cfg: &toml::Value, part: &str| -> Vec<i64> {
@@ -429,35 +428,12 @@ fn settings_come_from_presets_files_and_flags() {
     assert_eq!(milestones(&cfg, "synth"), [100, 200]);
     // A shorter run drops its rates at the same fractions of it, unless its
     // length is set as a plain value.
-    let dfad_cifar = |extra: &[&str]| -> toml::Value {
-        let mut a = vec![
-            "distill",
-            "--teacher",
-            &t,
-            "--method",
-            "dfad",
-            "--preset",
-            "cifar10",
-            "--dry-run",
-        ];
-        a.extend(extra);
-        let o = dfkd(&a);
-        assert!(o.status.success(), "{}", stderr(&o));
-        toml::from_str(&stdout(&o)).unwrap()
-    };
     let short = dfad_cifar(&["--epochs", "50"]);
     assert_eq!(milestones(&short, "student"), [10, 20]);
     assert_eq!(milestones(&short, "synth"), [10, 20]);
     let plain = dfad_cifar(&["--set", "epochs=50"]);
     assert_eq!(plain["epochs"].as_integer(), Some(50));
     assert_eq!(milestones(&plain, "student"), [100, 200]);
-    let dry = |args: &[&str]| -> toml::Value {
-        let mut all = vec!["distill", "--teacher", &t, "--dry-run"];
-        all.extend(args);
-        let o = dfkd(&all);
-        assert!(o.status.success(), "{}", stderr(&o));
-        toml::from_str(&stdout(&o)).unwrap()
-    };
     // MB-DFKD's settings (gaurav104/LRA's re-implementation).
     let cfg = dry(&["--method", "mb-dfkd", "--preset", "cifar10"]);
     assert_eq!(cfg["synth"]["kind"].as_str(), Some("pre-dfkd"));

@@ -13,7 +13,7 @@
 
 use super::parts;
 use crate::distill::losses::KdLoss;
-use crate::distill::schedule::Schedule;
+use crate::distill::schedule::{self, Schedule};
 use crate::optim::OptimSpec;
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -263,29 +263,27 @@ impl Choice {
 /// epochs; train-teacher does the same). Milestones a user gives (`--config`,
 /// `--set`) are taken as given, and `--set epochs=N` changes the length alone.
 fn rescale_milestones(v: &mut toml::Value, epochs: usize) {
-    match v.get("epochs").and_then(toml::Value::as_integer) {
-        Some(old) if old > 0 && old as usize != epochs => {
-            scale_steps(v, epochs as i64, old);
-        }
-        _ => {}
+    let of = v.get("epochs").and_then(toml::Value::as_integer);
+    if let Some(of) = of.filter(|&of| of > 0) {
+        rescale_steps(v, epochs, of as usize);
     }
 }
 
-/// `scale_steps` over `v` and every section below it.
-fn scale_steps(v: &mut toml::Value, epochs: i64, old: i64) {
+/// Rescales the milestones of the step schedule at `v`, if it is one, and of
+/// every one in the sections below it.
+fn rescale_steps(v: &mut toml::Value, epochs: usize, of: usize) {
     let Some(t) = v.as_table_mut() else { return };
     if t.get("kind").and_then(toml::Value::as_str) == Some("step") {
         if let Some(toml::Value::Array(ms)) = t.get_mut("milestones") {
             for m in ms {
                 if let toml::Value::Integer(i) = m {
-                    // Rounded to the nearest epoch, as train-teacher does.
-                    *i = (*i * epochs + old / 2) / old;
+                    *i = schedule::rescaled_milestone(*i as usize, epochs, of) as i64;
                 }
             }
         }
     }
     for (_, section) in t.iter_mut() {
-        scale_steps(section, epochs, old);
+        rescale_steps(section, epochs, of);
     }
 }
 

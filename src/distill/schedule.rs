@@ -21,6 +21,14 @@ pub enum Schedule {
     },
 }
 
+/// Epoch `milestone` of a run of `of` epochs, moved to the same fraction of
+/// a run of `epochs` (rounded to the nearest epoch): a shortened recipe
+/// still drops its rate where it would (15 of ResNet's 200 epochs drop at 8
+/// and 11 for drops at 100 and 150).
+pub fn rescaled_milestone(milestone: usize, epochs: usize, of: usize) -> usize {
+    (milestone * epochs + of / 2) / of.max(1)
+}
+
 impl Schedule {
     /// The learning rate of `epoch` (0-based) of a run of `epochs`, for base
     /// rate `base`.
