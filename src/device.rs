@@ -68,6 +68,22 @@ pub fn synchronize() {
     }
 }
 
+/// Where a run computes, in the words its run directory keeps: the device
+/// and the CPU threads libtorch uses. On the CPU the last bits of a result
+/// depend on the thread count, and two threads are not repeatable between
+/// processes (bench/RESULTS.md, "Determinism").
+pub fn describe() -> String {
+    let threads = match tch::get_num_threads() {
+        1 => "1 CPU thread".to_string(),
+        n => format!("{n} CPU threads"),
+    };
+    match run() {
+        Device::Cpu => format!("cpu, {threads}"),
+        Device::Cuda(n) => format!("cuda:{n}, {threads}"),
+        other => format!("{other:?}, {threads}"),
+    }
+}
+
 /// Host memory.
 pub fn host() -> Device {
     Device::Cpu

@@ -260,6 +260,38 @@ fn a_stopped_and_resumed_run_ends_bit_identical() {
 }
 
 #[test]
+fn a_run_resumed_on_another_thread_count_says_so() {
+    // Two threads round differently from one (bench/RESULTS.md,
+    // "Determinism"): such a resume is correct but not bit-identical, and
+    // the user is told, and run.json keeps it.
+    let dir = scratch("resume-threads").join("run");
+    let mut first = small("dafl", &dir, &[]);
+    let e = first.iter().position(|a| a == "--epochs").unwrap();
+    first[e + 1] = "2".into();
+    run(&first);
+    let info = |dir: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap()
+    };
+    assert_eq!(info(&dir)["compute"], "cpu, 1 CPU thread");
+    assert!(info(&dir).get("changes").is_none());
+    // The same place: nothing to say.
+    let o = resume(&dir, Some(3));
+    assert!(!stderr(&o).contains("computed on"), "{}", stderr(&o));
+    assert!(info(&dir).get("changes").is_none());
+    let mut args = vec!["distill", "--resume", dir.to_str().unwrap()];
+    args.extend(["--epochs", "4", "--threads", "2"]);
+    let o = run(&args.iter().map(|a| a.to_string()).collect::<Vec<_>>());
+    let change = "from epoch 4: computed on cpu, 2 CPU threads, not cpu, 1 CPU thread";
+    assert!(
+        stderr(&o).contains(&format!("note: {change}; the run is not bit-identical")),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(info(&dir)["compute"], "cpu, 2 CPU threads");
+    assert_eq!(info(&dir)["changes"], serde_json::json!([change]));
+}
+
+#[test]
 fn a_killed_run_loses_no_finished_epoch_and_resumes_to_the_same_student() {
     let base = scratch("kill");
     let args = |out: &PathBuf| small("dfad", out, &["--epochs", "6", "--batch-size", "48"]);

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! RUN/config.toml                 the resolved configuration
-//! RUN/run.json                    the teacher file and its digest
+//! RUN/run.json                    the teacher file and its digest, where it computes
 //! RUN/state.safetensors           resume state after the last finished epoch
 //! RUN/metrics.jsonl               one JSON object per epoch
 //! RUN/summary.json                the run at a glance (rewritten every epoch)
@@ -49,6 +49,9 @@ pub struct RunInfo {
     pub teacher_mean: Option<Vec<f64>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub teacher_std: Option<Vec<f64>>,
+    /// Where the run computes ("cpu, 2 CPU threads"), as of its last start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compute: Option<String>,
     /// Settings changed on resume, in order ("from epoch 7: synth.optim.lr=0.01").
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<String>,

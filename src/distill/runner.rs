@@ -155,6 +155,8 @@ pub fn distill(opts: &Options, observer: &mut dyn Observer) -> Result<Outcome> {
         path: std::fs::canonicalize(&v.path).unwrap_or(v.path),
         ..v
     });
+    // Said to the user once the run has started, if it resumes elsewhere.
+    let mut moved = None;
     let (target, cfg, loaded, info, val) = match &opts.start {
         Start::Resume {
             dir,
@@ -173,11 +175,22 @@ pub fn distill(opts: &Options, observer: &mut dyn Observer) -> Result<Outcome> {
             cfg.select = select.unwrap_or(cfg.select);
             cfg.validate()?;
             let mut info = dir.read_info()?;
+            let from = dir.committed_epochs()? + 1;
             if !sets.is_empty() {
-                let from = dir.committed_epochs()? + 1;
                 info.changes
                     .push(format!("from epoch {from}: {}", sets.join(" ")));
             }
+            // Elsewhere, the run goes on correctly but not bit for bit as it
+            // would have: the user hears of it, and run.json keeps it.
+            let compute = crate::device::describe();
+            if let Some(was) = info.compute.as_ref().filter(|&was| *was != compute) {
+                let change = format!("from epoch {from}: computed on {compute}, not {was}");
+                moved = Some(format!(
+                    "{change}; the run is not bit-identical to one left where it started"
+                ));
+                info.changes.push(change);
+            }
+            info.compute = Some(compute);
             let path = teacher.clone().unwrap_or(info.teacher.clone());
             if file_digest(&path)? != info.teacher_digest {
                 bail!(
@@ -229,6 +242,7 @@ pub fn distill(opts: &Options, observer: &mut dyn Observer) -> Result<Outcome> {
                 teacher_input: teacher.input,
                 teacher_mean: norm.map(|n| n.mean.clone()),
                 teacher_std: norm.map(|n| n.std.clone()),
+                compute: Some(crate::device::describe()),
                 changes: Vec::new(),
             };
             (Target::New(out), cfg, loaded, info, given_val)
@@ -282,6 +296,9 @@ pub fn distill(opts: &Options, observer: &mut dyn Observer) -> Result<Outcome> {
         teacher_accuracy,
         epochs_done: engine.epochs_done,
     });
+    if let Some(line) = &moved {
+        observer.note(line);
+    }
     let records = run(
         &mut engine,
         &mut chooser,
