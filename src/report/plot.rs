@@ -36,10 +36,13 @@ const COLORS: [RGBColor; 8] = [
     RGBColor(127, 127, 127),
 ];
 
-/// Writes a chart of `series` against the epoch.
+/// Writes a chart of `series` against the epoch, with the legend in a
+/// panel to the right of the plot, where it can cover no curve.
 pub fn write(path: &Path, title: &str, y_label: &str, series: &[Series]) -> Result<()> {
     register_font();
-    let (w, h) = (900u32, 560u32);
+    let longest = series.iter().map(|s| s.name.chars().count()).max();
+    let legend_w = longest.map_or(0, |n| 50 + 8 * n.min(40) as u32);
+    let (w, h) = (900u32 + legend_w, 560u32);
     let mut rgb = vec![255u8; (w * h * 3) as usize];
     let all = series.iter().flat_map(|s| {
         s.points.iter().copied().chain(
@@ -63,7 +66,8 @@ pub fn write(path: &Path, title: &str, y_label: &str, series: &[Series]) -> Resu
     let err = |e: &dyn std::fmt::Display| anyhow!("drawing {}: {e}", path.display());
     {
         let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
-        let mut chart = ChartBuilder::on(&root)
+        let (plot, legend) = root.split_horizontally(w - legend_w);
+        let mut chart = ChartBuilder::on(&plot)
             .caption(title, ("sans-serif", 22))
             .margin(15)
             .x_label_area_size(45)
@@ -92,20 +96,23 @@ pub fn write(path: &Path, title: &str, y_label: &str, series: &[Series]) -> Resu
                     s.points.iter().copied(),
                     color.stroke_width(2),
                 ))
-                .map_err(|e| err(&e))?
-                .label(s.name.clone())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-                });
+                .map_err(|e| err(&e))?;
+            // One legend row: a stroke of the curve's colour, then its name.
+            let y = 60 + 22 * i as i32;
+            legend
+                .draw(&PathElement::new(
+                    vec![(10, y), (34, y)],
+                    color.stroke_width(2),
+                ))
+                .map_err(|e| err(&e))?;
+            legend
+                .draw(&Text::new(
+                    s.name.clone(),
+                    (42, y - 8),
+                    ("sans-serif", 14).into_font(),
+                ))
+                .map_err(|e| err(&e))?;
         }
-        chart
-            .configure_series_labels()
-            .label_font(("sans-serif", 14))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::LowerRight)
-            .draw()
-            .map_err(|e| err(&e))?;
         root.present().map_err(|e| err(&e))?;
     }
     write_atomic(path, &super::png(&rgb, w, h)?)
