@@ -71,13 +71,8 @@ impl CmiGenerator {
 
     /// The official `reset_model`, drawing in module order.
     pub fn reset(&self) {
-        let normal = |t: &Tensor, mean: f64| {
-            let draw = Tensor::empty(t.size(), crate::device::host_float()).normal_(mean, 0.02);
-            t.shallow_clone().copy_(&draw);
-        };
+        self.reset_first_layer();
         tch::no_grad(|| {
-            normal(&self.l1.weight.tensor, 0.0);
-            let _ = self.l1.bias.tensor.shallow_clone().zero_();
             let convs = [&self.conv1, &self.conv2, &self.conv3];
             for (bn, conv) in [&self.bn0, &self.bn1, &self.bn2].into_iter().zip(convs) {
                 normal(&bn.weight.as_ref().expect("affine").tensor, 1.0);
@@ -93,6 +88,14 @@ impl CmiGenerator {
                     let _ = b.tensor.shallow_clone().zero_();
                 }
             }
+        });
+    }
+
+    /// The first layer only, as Fast-Datafree's `reset_l0`.
+    pub fn reset_first_layer(&self) {
+        tch::no_grad(|| {
+            normal(&self.l1.weight.tensor, 0.0);
+            let _ = self.l1.bias.tensor.shallow_clone().zero_();
         });
     }
 
@@ -115,4 +118,10 @@ impl CmiGenerator {
         let x = self.bn2.forward(&x, ctx).prelu(&self.slope);
         self.conv3.forward(&x, ctx).sigmoid()
     }
+}
+
+/// Fills `t` from N(mean, 0.02), drawn on the host as the official code.
+fn normal(t: &Tensor, mean: f64) {
+    let draw = Tensor::empty(t.size(), crate::device::host_float()).normal_(mean, 0.02);
+    t.shallow_clone().copy_(&draw);
 }

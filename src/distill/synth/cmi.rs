@@ -3,7 +3,13 @@
 //!
 //! Every synthesis re-initialises a generator ([`CmiGenerator`], images in
 //! [0, 1]) and optimises it together with its input codes z (Adam, betas
-//! 0.5 / 0.999) for `steps` steps. Each step the images are seen in two
+//! 0.5 / 0.999) for `steps` steps. With `reset = "none"` the generator is
+//! initialised once and kept across syntheses (fresh codes and a fresh Adam
+//! each time), as Fast-Datafree's generator without its meta step (Fang et
+//! al., AAAI 2022), and with `reset = "first-layer"` only its first layer
+//! (the map from the codes) is re-initialised, as Fast-Datafree's
+//! `reset_l0`: each synthesis starts from layers that already make images
+//! the teacher accepts, so far fewer steps make a usable batch. Each step the images are seen in two
 //! views: a global one (random crop with 4 pixels of padding + flip) and a
 //! local one (a random resized crop of 25-100 % of the area + flip), both
 //! normalised for the teacher. The loss:
@@ -81,6 +87,23 @@ pub struct CmiConfig {
     /// Crop + flip on the images drawn for the student.
     #[serde(default = "yes")]
     pub augment: bool,
+    /// What of the generator each synthesis re-initialises.
+    #[serde(default)]
+    pub reset: Reset,
+}
+
+/// What of CMI's generator is re-initialised at every synthesis; what is
+/// kept joins the resume state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reset {
+    /// All of it (the official CMI).
+    #[default]
+    All,
+    /// Its first layer, the map from the codes (Fast-Datafree's `reset_l0`).
+    FirstLayer,
+    /// Nothing: one generator for the whole run.
+    None,
 }
 
 fn ngf() -> i64 {
@@ -129,6 +152,10 @@ impl SynthSpec for CmiConfig {
         let probe = a.teacher.probe(&taps);
         let dim = self.features(&probe).size()[1];
         let generator = CmiGenerator::new(self.latent, self.ngf, a.teacher.spec.input_shape);
+        if self.reset != Reset::All {
+            // Initialised once, as every synthesis would be otherwise.
+            generator.reset();
+        }
         let head = Head::new(dim, self.head_dim);
         let head_opt = OptimSpec::adam(self.lr).build(head.store.parameters());
         Ok(Box::new(CmiSynth {
@@ -361,7 +388,11 @@ impl Synthesizer for CmiSynth {
 
     fn synthesize(&mut self, m: &Models, log: &mut Losses) -> Result<Option<Batch>> {
         let c = &self.cfg;
-        self.generator.reset();
+        match c.reset {
+            Reset::All => self.generator.reset(),
+            Reset::FirstLayer => self.generator.reset_first_layer(),
+            Reset::None => {}
+        }
         let z =
             Tensor::randn([c.batch_size, c.latent], crate::device::float()).set_requires_grad(true);
         let targets = super::inversion::targets(
@@ -429,6 +460,9 @@ impl Synthesizer for CmiSynth {
         out.extend(self.bank.state("synth/bank"));
         out.extend(state::prefixed("synth/head", &self.head.store));
         out.extend(state::optimizer("synth/head_optim", &self.head_opt));
+        if self.cfg.reset != Reset::All {
+            out.extend(state::prefixed("synth/generator", &self.generator.store));
+        }
         out
     }
 
@@ -436,6 +470,9 @@ impl Synthesizer for CmiSynth {
         self.pool.load_state("synth/pool", s)?;
         self.bank.load_state("synth/bank", s)?;
         state::load_store("synth/head", &self.head.store, s)?;
+        if self.cfg.reset != Reset::All {
+            state::load_store("synth/generator", &self.generator.store, s)?;
+        }
         state::load_optimizer("synth/head_optim", &mut self.head_opt, s)
     }
 }
