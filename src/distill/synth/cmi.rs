@@ -9,10 +9,12 @@
 //! al., AAAI 2022), and with `reset = "first-layer"` only its first layer
 //! (the map from the codes) is re-initialised, as Fast-Datafree's
 //! `reset_l0`: each synthesis starts from layers that already make images
-//! the teacher accepts, so far fewer steps make a usable batch. Each step the images are seen in two
-//! views: a global one (random crop with 4 pixels of padding + flip) and a
-//! local one (a random resized crop of 25-100 % of the area + flip), both
-//! normalised for the teacher. The loss:
+//! the teacher accepts, so far fewer steps make a usable batch.
+//!
+//! Each step the images are seen in two views: a global one (random crop
+//! with 4 pixels of padding + flip) and a local one (a random resized crop
+//! of 25-100 % of the area + flip), both normalised for the teacher. The
+//! loss:
 //!
 //! - inversion: `bn` R_feature and `oh` CE to random sorted targets on the
 //!   global view, and `adv` CMI's masked adversarial KL against the student
@@ -106,6 +108,14 @@ pub enum Reset {
     None,
 }
 
+impl Reset {
+    /// Whether the generator's weights outlive a synthesis, so are
+    /// initialised once and belong to the resume state.
+    fn keeps_generator(self) -> bool {
+        self != Reset::All
+    }
+}
+
 fn ngf() -> i64 {
     64
 }
@@ -152,7 +162,7 @@ impl SynthSpec for CmiConfig {
         let probe = a.teacher.probe(&taps);
         let dim = self.features(&probe).size()[1];
         let generator = CmiGenerator::new(self.latent, self.ngf, a.teacher.spec.input_shape);
-        if self.reset != Reset::All {
+        if self.reset.keeps_generator() {
             // Initialised once, as every synthesis would be otherwise.
             generator.reset();
         }
@@ -460,7 +470,7 @@ impl Synthesizer for CmiSynth {
         out.extend(self.bank.state("synth/bank"));
         out.extend(state::prefixed("synth/head", &self.head.store));
         out.extend(state::optimizer("synth/head_optim", &self.head_opt));
-        if self.cfg.reset != Reset::All {
+        if self.cfg.reset.keeps_generator() {
             out.extend(state::prefixed("synth/generator", &self.generator.store));
         }
         out
@@ -470,7 +480,7 @@ impl Synthesizer for CmiSynth {
         self.pool.load_state("synth/pool", s)?;
         self.bank.load_state("synth/bank", s)?;
         state::load_store("synth/head", &self.head.store, s)?;
-        if self.cfg.reset != Reset::All {
+        if self.cfg.reset.keeps_generator() {
             state::load_store("synth/generator", &self.generator.store, s)?;
         }
         state::load_optimizer("synth/head_optim", &mut self.head_opt, s)
