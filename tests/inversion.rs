@@ -256,6 +256,93 @@ fn a_deepinversion_batch_on_the_shared_resnet56_is_classified_as_its_targets() {
     assert!((log.last_mean("synth_teacher_hits").unwrap() - hits).abs() <= 0.1);
 }
 
+#[test]
+fn cmi_s_meta_generator_takes_one_adam_step_of_rate_lr_times_steps_per_synthesis() {
+    tch::manual_seed(3);
+    let teacher = zoo::build("lenet5-bn", 10, [1, 32, 32]).unwrap();
+    teacher.freeze();
+    let student = zoo::build("lenet5-half", 10, [1, 32, 32]).unwrap();
+    let norm = Normalization::new(vec![0.5], vec![0.25]);
+    let (lr, steps) = (1e-3, 3);
+    let cfg = Choice {
+        method: "cmi".into(),
+        preset: "cifar10-cpu".into(),
+        sets: vec![
+            "synth.batch_size=8".into(),
+            format!("synth.steps={steps}"),
+            format!("synth.lr={lr}"),
+            "synth.reset=\"meta\"".into(),
+            "synth.bn_momentum=0.9".into(),
+            "synth.feature_layers=[]".into(),
+        ],
+        ..Default::default()
+    }
+    .resolve()
+    .unwrap();
+    let samples = common::scratch("cmi-meta");
+    let mut synth = Parts::read(&cfg)
+        .unwrap()
+        .build_synth(&Assembly {
+            teacher: &teacher,
+            norm: &norm,
+            batch_size: 8,
+            samples: &samples,
+            latent: None,
+        })
+        .unwrap();
+    let meta = |synth: &dyn dfkd::distill::synth::Synthesizer| -> Vec<(String, Tensor)> {
+        let mut w: Vec<(String, Tensor)> = synth
+            .state()
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("synth/generator/"))
+            .filter(|(k, _)| !k.contains("running_") && !k.contains("num_batches"))
+            .map(|(k, t)| (k, t.copy()))
+            .collect();
+        w.sort_by(|a, b| a.0.cmp(&b.0));
+        w
+    };
+    let before = meta(synth.as_ref());
+    assert!(
+        !before.is_empty(),
+        "the meta generator is in the resume state"
+    );
+    assert!(!synth
+        .state()
+        .iter()
+        .any(|(k, _)| k.starts_with("synth/bn_past/")));
+    let models = Models {
+        teacher: &teacher,
+        student: &student,
+    };
+    synth.synthesize(&models, &mut Losses::default()).unwrap();
+    // Adam's first step moves every weight by lr' g / (|g| + 1e-8), lr' the
+    // meta rate: lr x steps along the summed gradient, whatever its size.
+    let step = lr * steps as f64;
+    let (mut moved, mut total) = (0, 0);
+    for ((name, b), (_, a)) in before.iter().zip(meta(synth.as_ref())) {
+        let d = (a - b).abs();
+        let max = d.max().double_value(&[]);
+        assert!(
+            max <= step * (1.0 + 1e-4),
+            "{name} moved {max}, over {step}"
+        );
+        moved += d.ge(step * 0.99).sum(Kind::Int64).int64_value(&[]);
+        total += d.numel() as i64;
+    }
+    assert!(
+        moved * 10 >= total * 9,
+        "{moved} of {total} weights moved by the full step"
+    );
+    // The moving BatchNorm statistics joined the resume state: a pair per
+    // BatchNorm layer of the teacher (3 in LeNet-5-BN).
+    let past = synth
+        .state()
+        .iter()
+        .filter(|(k, _)| k.starts_with("synth/bn_past/"))
+        .count();
+    assert_eq!(past, 6);
+}
+
 /// A ResNet-20 teacher with random weights, saved as a dfkd checkpoint of
 /// CIFAR-10 (its accuracy does not matter to what these tests check).
 fn bn_teacher(dir: &std::path::Path) -> String {
@@ -352,17 +439,29 @@ fn an_inversion_run_killed_mid_epoch_resumes_bit_identical_shards_included() {
     use std::time::{Duration, Instant};
     let base = common::scratch("inversion-kill");
     let teacher = bn_teacher(&base);
-    // CMI twice: its generator re-initialised per synthesis (the official
-    // way, nothing of it in the resume state) and kept across them.
+    // CMI three times: its generator re-initialised per synthesis (the
+    // official way, nothing of it in the resume state), kept across them,
+    // and Fast-Datafree's meta generator with its optimizer, the moving
+    // BatchNorm statistics, no contrastive term (no bank) and codes that
+    // carry their class.
+    let meta: &[&str] = &[
+        "synth.reset=\"meta\"",
+        "synth.bn_momentum=0.9",
+        "synth.cr=0.0",
+        "synth.lr_z=0.015",
+        "synth.conditional=true",
+        "synth.targets=\"cycle\"",
+    ];
     for (name, method, extra) in [
-        ("deepinversion", "deepinversion", None),
-        ("cmi", "cmi", None),
-        ("cmi-kept-generator", "cmi", Some("synth.reset=\"none\"")),
+        ("deepinversion", "deepinversion", &[][..]),
+        ("cmi", "cmi", &[]),
+        ("cmi-kept-generator", "cmi", &["synth.reset=\"none\""]),
+        ("cmi-meta-generator", "cmi", meta),
     ] {
         let run = |out: &std::path::Path| {
             let mut a = tiny(method, &teacher, out, 40, 3);
-            if let Some(set) = extra {
-                a.extend(["--set".into(), set.into()]);
+            for set in extra {
+                a.extend(["--set".into(), set.to_string()]);
             }
             a
         };

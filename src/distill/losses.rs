@@ -121,6 +121,27 @@ pub fn bn_feature(stats: &[crate::nn::BnStat], first_multiplier: f64) -> Tensor 
         .expect("at least one BatchNorm layer")
 }
 
+/// R_feature with each layer's batch statistics blended with `past`, their
+/// moving average over earlier syntheses: `(1 - rate)` x batch + `rate` x
+/// past (Fast-Datafree's DeepInversionHook with `bn_mmt`).
+pub fn bn_feature_blended(
+    stats: &[crate::nn::BnStat],
+    past: &[(Tensor, Tensor)],
+    rate: f64,
+) -> Tensor {
+    assert_eq!(stats.len(), past.len(), "one past pair per BatchNorm layer");
+    stats
+        .iter()
+        .zip(past)
+        .map(|(s, (mean, var))| {
+            let blend = |batch: &Tensor, past: &Tensor| batch * (1.0 - rate) + past * rate;
+            (blend(&s.var, var) - &s.running_var).norm()
+                + (blend(&s.mean, mean) - &s.running_mean).norm()
+        })
+        .reduce(|a, b| a + b)
+        .expect("at least one BatchNorm layer")
+}
+
 /// Differences of every pixel with its right, lower, lower-left and
 /// lower-right neighbours (NVlabs' `get_image_prior_losses`).
 fn neighbour_differences(x: &Tensor) -> [Tensor; 4] {
