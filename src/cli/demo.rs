@@ -1,4 +1,4 @@
-//! `dfkd demo`: the README's main job. Distils LeNet-5-half from the bundled
+//! `dfkd demo`: the README's main job. Distils LeNet-5 from the bundled
 //! Fashion-MNIST LeNet-5-BN teacher with no data, ships the epoch the
 //! data-free selection chose, then reports teacher and student accuracy on
 //! the Fashion-MNIST test set (which the run uses for nothing else).
