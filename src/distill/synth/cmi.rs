@@ -20,6 +20,9 @@
 //! `bn_momentum`: R_feature then compares the teacher's running statistics
 //! with a blend of the batch's statistics and their moving average over
 //! past syntheses, so a batch need only make up what earlier ones lacked.
+//! Not built: Fast-Datafree's warm-up (its first epochs train the generator
+//! alone, without the adversarial term) and its one-time first-layer reset
+//! at epoch 120 + warm-up.
 //!
 //! A kept generator makes the classes its codes happen to map to, whatever
 //! the random targets (the teacher's CE to them stays near 10 on the
