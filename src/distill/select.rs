@@ -170,17 +170,7 @@ impl Chooser {
         // The first student sets the peak, so it is always taken.
         self.peak = self.peak.max(score.agreement);
         if within_noise(score.agreement, self.peak, self.probe_size()) {
-            tch::no_grad(|| {
-                for (dst, src) in self
-                    .champion
-                    .store
-                    .entries()
-                    .iter()
-                    .zip(student.store.entries())
-                {
-                    dst.tensor.shallow_clone().copy_(&src.tensor);
-                }
-            });
+            self.champion.store.copy_from(&student.store);
             self.epoch = epoch;
             self.score = Some(score);
         }

@@ -103,6 +103,16 @@ impl Store {
         self.entries.iter().map(|e| tensor_bytes(&e.tensor)).sum()
     }
 
+    /// Copies every tensor of `other`, a store of the same network, into
+    /// this one, in place (layers keep seeing their own tensors).
+    pub fn copy_from(&self, other: &Store) {
+        tch::no_grad(|| {
+            for (to, from) in self.entries.iter().zip(other.entries()) {
+                to.tensor.shallow_clone().copy_(&from.tensor);
+            }
+        });
+    }
+
     /// Sets every parameter's `requires_grad` (a frozen teacher passes false:
     /// gradients still flow to its input, never to its weights).
     pub fn set_trainable(&self, trainable: bool) {

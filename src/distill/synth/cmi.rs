@@ -417,7 +417,8 @@ pub struct CmiStep {
     /// [local, global] features of the batch, when `cr` is not 0.
     pub features: Option<Tensor>,
     /// The teacher's BatchNorm batch statistics (mean, variance per layer),
-    /// detached; empty when `bn` is 0.
+    /// detached, for the moving average; empty when `bn` or `bn_momentum`
+    /// is 0.
     pub bn_batch: Vec<(Tensor, Tensor)>,
 }
 
@@ -481,11 +482,14 @@ pub fn cmi_loss(
         total,
         terms: terms.into_iter().map(|(n, _, t)| (n, t)).collect(),
         features,
-        bn_batch: t
-            .bn_stats
-            .iter()
-            .map(|s| (s.mean.detach(), s.var.detach()))
-            .collect(),
+        bn_batch: if cfg.bn_momentum > 0.0 {
+            t.bn_stats
+                .iter()
+                .map(|s| (s.mean.detach(), s.var.detach()))
+                .collect()
+        } else {
+            Vec::new()
+        },
     }
 }
 
@@ -529,17 +533,7 @@ impl Synthesizer for CmiSynth {
             Reset::None => {}
             Reset::Meta => {
                 let meta = &self.meta.as_ref().expect("a meta generator").generator;
-                tch::no_grad(|| {
-                    for (to, from) in self
-                        .generator
-                        .store
-                        .entries()
-                        .iter()
-                        .zip(meta.store.entries())
-                    {
-                        to.tensor.shallow_clone().copy_(&from.tensor);
-                    }
-                });
+                self.generator.store.copy_from(&meta.store);
             }
         }
         let targets = super::inversion::targets(c.targets, c.batch_size, self.classes);

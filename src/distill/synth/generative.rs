@@ -203,17 +203,7 @@ impl Synthesizer for GenerativeSynth {
             Remedy::None => unreachable!("no remedy, no recovery"),
             Remedy::Fresh => {
                 let fresh = Generator::new(&self.cfg.generator, self.generator.image);
-                tch::no_grad(|| {
-                    for (dst, src) in self
-                        .generator
-                        .store
-                        .entries()
-                        .iter()
-                        .zip(fresh.store.entries())
-                    {
-                        dst.tensor.shallow_clone().copy_(&src.tensor);
-                    }
-                });
+                self.generator.store.copy_from(&fresh.store);
                 self.opt = self.cfg.optim.build(self.generator.store.parameters());
                 "a fresh generator (re-initialised, its optimiser reset)".into()
             }
