@@ -14,7 +14,8 @@
 # is there is skipped, and a run directory that exists is resumed up to the
 # preset's epochs. The report reads the kept records.
 #   usage: bench/lra_mnist.sh [RUNS_DIR]   (default runs/mnist-cpu;
-#   SEEDS="1 2" runs only those seeds; DFKD=BINARY runs another build)
+#   SEEDS="1 2" runs only those seeds; NAMES="lra-vae" only those variants,
+#   so two sittings can share the seeds; DFKD=BINARY runs another build)
 set -euo pipefail
 shopt -s nullglob
 source "$(dirname "$0")/../scripts/env.sh"
@@ -29,6 +30,7 @@ variants=("lra exact lra" "lra first-order lra-first-order"
 for seed in ${SEEDS:-1 2 3}; do
     for v in "${variants[@]}"; do
         read -r method order name <<<"$v"
+        [[ " ${NAMES:-$name} " == *" $name "* ]] || continue
         out=$dir/$name-s$seed
         record=$records/$name-s$seed
         [ -f "$record/summary.json" ] && continue

@@ -6,6 +6,7 @@
 mod common;
 
 use dfkd::distill::losses::KdLoss;
+use dfkd::distill::parts::UpdateSpec;
 use dfkd::distill::update::joint::Joint;
 use dfkd::distill::update::meta::{Meta, MetaConfig, Order};
 use dfkd::distill::update::StudentUpdate;
@@ -194,6 +195,45 @@ fn first_order_follows_its_formula_and_as_released_is_the_joint_step() {
     assert!(released.iter().zip(&joint).all(|(a, b)| a.equal(b)));
     let exact = step(&mut Meta::new(cfg(Order::Exact)));
     assert!(!exact.iter().zip(&joint).all(|(a, b)| a.equal(b)));
+}
+
+#[test]
+fn at_inner_rate_zero_both_orders_follow_the_joint_and_retention_losses_at_theta() {
+    let (student, teacher) = models();
+    let m = Models {
+        teacher: &teacher,
+        student: &student,
+    };
+    let kd = KdLoss::L1;
+    let (x, xm) = inputs();
+    let (t, tm) = tch::no_grad(|| (teacher.forward(&x, false), teacher.forward(&xm, false)));
+    let at_zero = |order| MetaConfig {
+        inner_lr: 0.0,
+        ..cfg(order)
+    };
+    at_zero(Order::Exact).check().unwrap();
+    assert!(MetaConfig {
+        inner_lr: -0.1,
+        ..cfg(Order::Exact)
+    }
+    .check()
+    .is_err());
+    // theta' = theta: the retention loss is taken at the student's weights.
+    let theta = student.parameters();
+    let ret = kd.loss(&student.forward_inner(&xm, &Params::new()), &tm);
+    let joint = kd.loss(
+        &student.forward(&Tensor::cat(&[&x, &xm], 0), true),
+        &Tensor::cat(&[&t, &tm], 0),
+    );
+    let want = Tensor::run_backward(&[&(ret + joint)], &theta, false, false);
+    for order in [Order::Exact, Order::FirstOrder] {
+        let got = at_zero(order)
+            .gradients(&m, &kd, (&x, &t), (&xm, &tm))
+            .grads;
+        for (a, b) in got.iter().zip(&want) {
+            assert!(a.allclose(b, 1e-12, 1e-14, false), "{order:?}");
+        }
+    }
 }
 
 #[test]

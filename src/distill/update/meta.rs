@@ -78,8 +78,10 @@ impl Default for MetaConfig {
 
 impl UpdateSpec for MetaConfig {
     fn check(&self) -> Result<()> {
-        if self.inner_lr.is_nan() || self.inner_lr <= 0.0 || self.inner_weight_decay < 0.0 {
-            bail!("inner_lr must be positive and inner_weight_decay not negative");
+        // inner_lr = 0 is the method's limit (theta' = theta: the joint loss
+        // plus the retention loss at theta), worth running beside the others.
+        if self.inner_lr.is_nan() || self.inner_lr < 0.0 || self.inner_weight_decay < 0.0 {
+            bail!("inner_lr and inner_weight_decay must not be negative");
         }
         Ok(())
     }
