@@ -9,10 +9,12 @@ use dfkd::data::Normalization;
 use dfkd::distill::losses;
 use dfkd::distill::parts::{Assembly, Parts};
 use dfkd::distill::synth::inversion::{InversionConfig, Keep, Targets};
+use dfkd::distill::synth::Synthesizer;
 use dfkd::distill::views::{Jitter, ResizedCrop};
 use dfkd::distill::{Choice, Losses, Models};
 use dfkd::nn::{zoo, Model, Taps};
 use dfkd::optim::OptimSpec;
+use std::path::PathBuf;
 use tch::{Kind, Tensor};
 
 /// A ResNet-20 with random weights and running statistics.
@@ -191,6 +193,41 @@ fn jitter_and_view_draws_stay_within_their_ranges() {
     }
 }
 
+/// The synthesizer of `method`'s cifar10-cpu preset with batches of
+/// `batch_size` and `sets`, for `teacher`, and the scratch directory
+/// `scratch` where it keeps its samples.
+fn synthesizer(
+    method: &str,
+    batch_size: i64,
+    sets: &[&str],
+    teacher: &Model,
+    norm: &Normalization,
+    scratch: &str,
+) -> (Box<dyn Synthesizer>, PathBuf) {
+    let mut sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    sets.push(format!("synth.batch_size={batch_size}"));
+    let cfg = Choice {
+        method: method.into(),
+        preset: "cifar10-cpu".into(),
+        sets,
+        ..Default::default()
+    }
+    .resolve()
+    .unwrap();
+    let samples = common::scratch(scratch);
+    let synth = Parts::read(&cfg)
+        .unwrap()
+        .build_synth(&Assembly {
+            teacher,
+            norm,
+            batch_size,
+            samples: &samples,
+            latent: None,
+        })
+        .unwrap();
+    (synth, samples)
+}
+
 #[test]
 fn a_deepinversion_batch_on_the_shared_resnet56_is_classified_as_its_targets() {
     let Some(dir) = common::shared_teachers("DeepInversion batch on ResNet-56") else {
@@ -204,30 +241,8 @@ fn a_deepinversion_batch_on_the_shared_resnet56_is_classified_as_its_targets() {
     // The cifar10-cpu preset's batch, settled in fewer steps by a lighter
     // R_feature (bench/RESULTS.md: with bn 10 the CE stays high for hundreds
     // of steps on this 55-BN-layer teacher).
-    let cfg = Choice {
-        method: "deepinversion".into(),
-        preset: "cifar10-cpu".into(),
-        sets: vec![
-            "synth.batch_size=32".into(),
-            "synth.steps=300".into(),
-            "synth.bn=0.5".into(),
-            "synth.targets=\"cycle\"".into(),
-        ],
-        ..Default::default()
-    }
-    .resolve()
-    .unwrap();
-    let samples = common::scratch("di-batch");
-    let mut synth = Parts::read(&cfg)
-        .unwrap()
-        .build_synth(&Assembly {
-            teacher: &teacher,
-            norm: &norm,
-            batch_size: 32,
-            samples: &samples,
-            latent: None,
-        })
-        .unwrap();
+    let sets = ["synth.steps=300", "synth.bn=0.5", "synth.targets=\"cycle\""];
+    let (mut synth, samples) = synthesizer("deepinversion", 32, &sets, &teacher, &norm, "di-batch");
     let models = Models {
         teacher: &teacher,
         student: &student,
@@ -264,33 +279,16 @@ fn cmi_s_meta_generator_takes_one_adam_step_of_rate_lr_times_steps_per_synthesis
     let student = zoo::build("lenet5-half", 10, [1, 32, 32]).unwrap();
     let norm = Normalization::new(vec![0.5], vec![0.25]);
     let (lr, steps) = (1e-3, 3);
-    let cfg = Choice {
-        method: "cmi".into(),
-        preset: "cifar10-cpu".into(),
-        sets: vec![
-            "synth.batch_size=8".into(),
-            format!("synth.steps={steps}"),
-            format!("synth.lr={lr}"),
-            "synth.reset=\"meta\"".into(),
-            "synth.bn_momentum=0.9".into(),
-            "synth.feature_layers=[]".into(),
-        ],
-        ..Default::default()
-    }
-    .resolve()
-    .unwrap();
-    let samples = common::scratch("cmi-meta");
-    let mut synth = Parts::read(&cfg)
-        .unwrap()
-        .build_synth(&Assembly {
-            teacher: &teacher,
-            norm: &norm,
-            batch_size: 8,
-            samples: &samples,
-            latent: None,
-        })
-        .unwrap();
-    let meta = |synth: &dyn dfkd::distill::synth::Synthesizer| -> Vec<(String, Tensor)> {
+    let (steps_set, lr_set) = (format!("synth.steps={steps}"), format!("synth.lr={lr}"));
+    let sets = [
+        steps_set.as_str(),
+        lr_set.as_str(),
+        "synth.reset=\"meta\"",
+        "synth.bn_momentum=0.9",
+        "synth.feature_layers=[]",
+    ];
+    let (mut synth, _) = synthesizer("cmi", 8, &sets, &teacher, &norm, "cmi-meta");
+    let meta = |synth: &dyn Synthesizer| -> Vec<(String, Tensor)> {
         let mut w: Vec<(String, Tensor)> = synth
             .state()
             .into_iter()
