@@ -32,12 +32,58 @@ fn models() -> (Model, Model) {
     (student, teacher)
 }
 
-fn inputs() -> (Tensor, Tensor) {
-    let d = (Kind::Double, tch::Device::Cpu);
-    (
-        Tensor::randn([6, 1, 32, 32], d),
-        Tensor::randn([3, 1, 32, 32], d),
-    )
+/// The networks of [`models`], a novel batch `x` and a memory batch `xm`,
+/// and the teacher's logits `t`, `tm` on each.
+struct Case {
+    student: Model,
+    teacher: Model,
+    x: Tensor,
+    t: Tensor,
+    xm: Tensor,
+    tm: Tensor,
+}
+
+impl Case {
+    fn new() -> Self {
+        let (student, teacher) = models();
+        let d = (Kind::Double, tch::Device::Cpu);
+        let (x, xm) = (
+            Tensor::randn([6, 1, 32, 32], d),
+            Tensor::randn([3, 1, 32, 32], d),
+        );
+        let (t, tm) = tch::no_grad(|| (teacher.forward(&x, false), teacher.forward(&xm, false)));
+        Self {
+            student,
+            teacher,
+            x,
+            t,
+            xm,
+            tm,
+        }
+    }
+
+    fn models(&self) -> Models<'_> {
+        Models {
+            teacher: &self.teacher,
+            student: &self.student,
+        }
+    }
+
+    /// The gradient `cfg` gives the student on this case.
+    fn gradients(&self, cfg: &MetaConfig, kd: &KdLoss) -> Vec<Tensor> {
+        let novel = (&self.x, &self.t);
+        cfg.gradients(&self.models(), kd, novel, (&self.xm, &self.tm))
+            .grads
+    }
+
+    /// L_joint at the student's weights: KD on novel and memory samples
+    /// together, in training mode.
+    fn joint(&self, kd: &KdLoss) -> Tensor {
+        let s = self
+            .student
+            .forward(&Tensor::cat(&[&self.x, &self.xm], 0), true);
+        kd.loss(&s, &Tensor::cat(&[&self.t, &self.tm], 0))
+    }
 }
 
 fn cfg(order: Order) -> MetaConfig {
@@ -74,30 +120,20 @@ fn stepped(student: &Model, kd: &KdLoss, x: &Tensor, t: &Tensor) -> (Vec<Tensor>
 
 /// F(theta) = L_ret(theta') + L_joint(theta), evaluated afresh at the
 /// student's current weights.
-fn outer(m: &Models, kd: &KdLoss, x: &Tensor, t: &Tensor, xm: &Tensor, tm: &Tensor) -> f64 {
-    let (_, fast) = stepped(m.student, kd, x, t);
+fn outer(c: &Case, kd: &KdLoss) -> f64 {
+    let (_, fast) = stepped(&c.student, kd, &c.x, &c.t);
     tch::no_grad(|| {
-        let ret = kd.loss(&m.student.forward_inner(xm, &fast), tm);
-        let s = m.student.forward(&Tensor::cat(&[x, xm], 0), true);
-        let joint = kd.loss(&s, &Tensor::cat(&[t, tm], 0));
-        (ret + joint).double_value(&[])
+        let ret = kd.loss(&c.student.forward_inner(&c.xm, &fast), &c.tm);
+        (ret + c.joint(kd)).double_value(&[])
     })
 }
 
 #[test]
 fn the_exact_meta_gradient_is_the_derivative_of_the_outer_objective() {
-    let (student, teacher) = models();
-    let m = Models {
-        teacher: &teacher,
-        student: &student,
-    };
+    let c = Case::new();
     let kd = KdLoss::L1;
-    let (x, xm) = inputs();
-    let (t, tm) = tch::no_grad(|| (teacher.forward(&x, false), teacher.forward(&xm, false)));
-    let g = cfg(Order::Exact)
-        .gradients(&m, &kd, (&x, &t), (&xm, &tm))
-        .grads;
-    let params = student.parameters();
+    let g = c.gradients(&cfg(Order::Exact), &kd);
+    let params = c.student.parameters();
     for seed in 0..3 {
         tch::manual_seed(100 + seed);
         let v: Vec<Tensor> = params.iter().map(|p| p.randn_like()).collect();
@@ -115,9 +151,9 @@ fn the_exact_meta_gradient_is_the_derivative_of_the_outer_objective() {
             })
         };
         shift(eps);
-        let plus = outer(&m, &kd, &x, &t, &xm, &tm);
+        let plus = outer(&c, &kd);
         shift(-2.0 * eps);
-        let minus = outer(&m, &kd, &x, &t, &xm, &tm);
+        let minus = outer(&c, &kd);
         shift(eps);
         let fd = (plus - minus) / (2.0 * eps);
         let rel = (fd - along).abs() / fd.abs().max(1e-12);
@@ -127,9 +163,7 @@ fn the_exact_meta_gradient_is_the_derivative_of_the_outer_objective() {
         );
     }
     // Without the second derivative the gradient is measurably different.
-    let first = cfg(Order::FirstOrder)
-        .gradients(&m, &kd, (&x, &t), (&xm, &tm))
-        .grads;
+    let first = c.gradients(&cfg(Order::FirstOrder), &kd);
     let gap: f64 = g
         .iter()
         .zip(&first)
@@ -140,27 +174,15 @@ fn the_exact_meta_gradient_is_the_derivative_of_the_outer_objective() {
 
 #[test]
 fn first_order_follows_its_formula_and_as_released_is_the_joint_step() {
-    let (student, teacher) = models();
-    let m = Models {
-        teacher: &teacher,
-        student: &student,
-    };
+    let c = Case::new();
     let kd = KdLoss::L1;
-    let (x, xm) = inputs();
-    let (t, tm) = tch::no_grad(|| (teacher.forward(&x, false), teacher.forward(&xm, false)));
     // First order: grad L_ret at theta' (a leaf) + grad L_joint at theta.
-    let (leaves, fast) = stepped(&student, &kd, &x, &t);
-    let theta = student.parameters();
-    let ret = kd.loss(&student.forward_inner(&xm, &fast), &tm);
+    let (leaves, fast) = stepped(&c.student, &kd, &c.x, &c.t);
+    let theta = c.student.parameters();
+    let ret = kd.loss(&c.student.forward_inner(&c.xm, &fast), &c.tm);
     let g_ret = Tensor::run_backward(&[&ret], &leaves, false, false);
-    let joint = kd.loss(
-        &student.forward(&Tensor::cat(&[&x, &xm], 0), true),
-        &Tensor::cat(&[&t, &tm], 0),
-    );
-    let g_joint = Tensor::run_backward(&[&joint], &theta, false, false);
-    let got = cfg(Order::FirstOrder)
-        .gradients(&m, &kd, (&x, &t), (&xm, &tm))
-        .grads;
+    let g_joint = Tensor::run_backward(&[&c.joint(&kd)], &theta, false, false);
+    let got = c.gradients(&cfg(Order::FirstOrder), &kd);
     for ((a, b), c) in got.iter().zip(&g_ret).zip(&g_joint) {
         assert!(a.allclose(&(b + c), 1e-12, 1e-14, false));
     }
@@ -183,8 +205,8 @@ fn first_order_follows_its_formula_and_as_released_is_the_joint_step() {
                 &m,
                 &mut opt,
                 &kd,
-                &Batch::new(x.copy()),
-                Some(&xm),
+                &Batch::new(c.x.copy()),
+                Some(&c.xm),
                 &mut Losses::default(),
             )
             .unwrap();
@@ -199,14 +221,8 @@ fn first_order_follows_its_formula_and_as_released_is_the_joint_step() {
 
 #[test]
 fn at_inner_rate_zero_both_orders_follow_the_joint_and_retention_losses_at_theta() {
-    let (student, teacher) = models();
-    let m = Models {
-        teacher: &teacher,
-        student: &student,
-    };
+    let c = Case::new();
     let kd = KdLoss::L1;
-    let (x, xm) = inputs();
-    let (t, tm) = tch::no_grad(|| (teacher.forward(&x, false), teacher.forward(&xm, false)));
     let at_zero = |order| MetaConfig {
         inner_lr: 0.0,
         ..cfg(order)
@@ -219,17 +235,11 @@ fn at_inner_rate_zero_both_orders_follow_the_joint_and_retention_losses_at_theta
     .check()
     .is_err());
     // theta' = theta: the retention loss is taken at the student's weights.
-    let theta = student.parameters();
-    let ret = kd.loss(&student.forward_inner(&xm, &Params::new()), &tm);
-    let joint = kd.loss(
-        &student.forward(&Tensor::cat(&[&x, &xm], 0), true),
-        &Tensor::cat(&[&t, &tm], 0),
-    );
-    let want = Tensor::run_backward(&[&(ret + joint)], &theta, false, false);
+    let theta = c.student.parameters();
+    let ret = kd.loss(&c.student.forward_inner(&c.xm, &Params::new()), &c.tm);
+    let want = Tensor::run_backward(&[&(ret + c.joint(&kd))], &theta, false, false);
     for order in [Order::Exact, Order::FirstOrder] {
-        let got = at_zero(order)
-            .gradients(&m, &kd, (&x, &t), (&xm, &tm))
-            .grads;
+        let got = c.gradients(&at_zero(order), &kd);
         for (a, b) in got.iter().zip(&want) {
             assert!(a.allclose(b, 1e-12, 1e-14, false), "{order:?}");
         }
