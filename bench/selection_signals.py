@@ -58,7 +58,7 @@ for run in sys.argv[1:]:
                 same[confident].mean(),
                 balanced,
                 -F.kl_div(s.log_softmax(1), p, reduction="batchmean"),
-                -F.cross_entropy(s, t.argmax(1)),
+                -F.cross_entropy(s, label),
             ),
         ):
             v.append(value.item())
