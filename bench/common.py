@@ -91,10 +91,11 @@ def probe_score(model, probe):
     return agree / n, kl.mean().item(), kl.std().item() / math.sqrt(n), n
 
 
-def within_noise(a, peak, n):
+def within_noise(a, peak, n, k=1.0):
     """dfkd's tolerant rule (src/distill/select.rs): agreement `a` is within
-    one binomial standard error of the `peak` agreement on `n` samples."""
-    return a >= peak - math.sqrt(peak * (1 - peak) / n)
+    `k` binomial standard errors (dfkd: one) of the `peak` agreement on `n`
+    samples."""
+    return a >= peak - k * math.sqrt(peak * (1 - peak) / n)
 
 
 def signal_cells(signals, acc):
