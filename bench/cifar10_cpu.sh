@@ -22,17 +22,10 @@ data=../shared/data/cifar10
 teacher=(--teacher ../shared/teachers/cifar10-resnet-akamaster/resnet56.safetensors
     --teacher-arch resnet56 --teacher-mean 0.485,0.456,0.406 --teacher-std 0.229,0.224,0.225)
 for m in "${methods[@]}"; do
-    out=$dir/$m-s1
-    epochs=$($dfkd distill "${teacher[@]}" --method "$m" --preset cifar10-cpu --dry-run | sed -n 's/^epochs = //p')
-    if [ -f "$out/config.toml" ]; then
-        $dfkd distill --resume "$out" --epochs "$epochs" --val cifar10:$data
-    else
-        $dfkd distill "${teacher[@]}" --method "$m" --preset cifar10-cpu --seed 1 \
-            --val cifar10:$data --out "$out"
-    fi
-    # Kept at once: `dfkd report bench/runs/cifar10-cpu/*` remakes the
-    # table and the plot after the run directories are gone.
-    keep_record "$out" bench/runs/cifar10-cpu/$m-s1
+    # The record is kept at once: `dfkd report bench/runs/cifar10-cpu/*`
+    # remakes the table and the plot after the run directories are gone.
+    distill_and_keep "$dir/$m-s1" bench/runs/cifar10-cpu/$m-s1 cifar10:$data \
+        "${teacher[@]}" --method "$m" --preset cifar10-cpu --seed 1
 done
 runs=()
 for m in "${methods[@]}"; do runs+=("$dir/$m-s1"); done

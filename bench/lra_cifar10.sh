@@ -27,14 +27,8 @@ lra | lra-vae) method=$name order=exact ;;
 lra-first-order | lra-vae-first-order) method=${name%-first-order} order=first-order ;;
 *) echo "bench/lra_cifar10.sh: unknown variant '$name' (lra, lra-first-order, lra-vae, lra-vae-first-order)" >&2; exit 2 ;;
 esac
-out=$dir/$name-s1
-epochs=$($dfkd distill "${teacher[@]}" --method "$method" --preset cifar10-cpu --dry-run | sed -n 's/^epochs = //p')
-if [ -f "$out/config.toml" ]; then
-    $dfkd distill --resume "$out" --epochs "$epochs" --val cifar10:$data
-else
-    $dfkd distill "${teacher[@]}" --method "$method" --preset cifar10-cpu --seed 1 \
-        --set "update.order=\"$order\"" --set "method=\"$name\"" --val cifar10:$data --out "$out"
-fi
-keep_record "$out" bench/runs/cifar10-cpu/$name-s1
 records=bench/runs/cifar10-cpu
+distill_and_keep "$dir/$name-s1" "$records/$name-s1" cifar10:$data \
+    "${teacher[@]}" --method "$method" --preset cifar10-cpu --seed 1 \
+    --set "update.order=\"$order\"" --set "method=\"$name\""
 $dfkd report "$records/$name-s1" "$records/pre-dfkd-s1" "$records/mb-dfkd-s1" --plot "$dir/lra-curves.png"

@@ -31,17 +31,11 @@ for seed in ${SEEDS:-1 2 3}; do
     for v in "${variants[@]}"; do
         read -r method order name <<<"$v"
         [[ " ${NAMES:-$name} " == *" $name "* ]] || continue
-        out=$dir/$name-s$seed
         record=$records/$name-s$seed
         [ -f "$record/summary.json" ] && continue
-        epochs=$($dfkd distill --teacher $teacher --method "$method" --preset mnist-cpu --dry-run | sed -n 's/^epochs = //p')
-        if [ -f "$out/config.toml" ]; then
-            $dfkd distill --resume "$out" --epochs "$epochs" --val $data
-        else
-            $dfkd distill --teacher $teacher --method "$method" --preset mnist-cpu --seed "$seed" \
-                --set "update.order=\"$order\"" --set "method=\"$name\"" --val $data --out "$out"
-        fi
-        keep_record "$out" "$record"
+        distill_and_keep "$dir/$name-s$seed" "$record" $data \
+            --teacher $teacher --method "$method" --preset mnist-cpu --seed "$seed" \
+            --set "update.order=\"$order\"" --set "method=\"$name\""
     done
 done
 runs=()

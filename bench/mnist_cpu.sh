@@ -24,16 +24,9 @@ teacher=teachers/lenet5-mnist.safetensors
 records=bench/runs/mnist-cpu
 for seed in ${SEEDS:-1 2 3}; do
     for m in "${methods[@]}"; do
-        out=$dir/$m-s$seed
         [ -f "$records/$m-s$seed/summary.json" ] && continue
-        epochs=$($dfkd distill --teacher $teacher --method "$m" --preset mnist-cpu --dry-run | sed -n 's/^epochs = //p')
-        if [ -f "$out/config.toml" ]; then
-            $dfkd distill --resume "$out" --epochs "$epochs" --val mnist:../shared/data/mnist
-        else
-            $dfkd distill --teacher $teacher --method "$m" --preset mnist-cpu --seed "$seed" \
-                --val mnist:../shared/data/mnist --out "$out"
-        fi
-        keep_record "$out" "$records/$m-s$seed"
+        distill_and_keep "$dir/$m-s$seed" "$records/$m-s$seed" mnist:../shared/data/mnist \
+            --teacher $teacher --method "$m" --preset mnist-cpu --seed "$seed"
     done
 done
 runs=()

@@ -25,14 +25,9 @@ for remedy in none fresh damped; do
     record=bench/runs/selection/dafl-collapse-$remedy
     collapse+=("$record")
     [ -f "$record/summary.json" ] && continue
-    if [ -f "$out/config.toml" ]; then
-        $dfkd distill --resume "$out" --val $data
-    else
-        $dfkd distill --teacher $teacher --method dafl --preset mnist --batch-size 256 \
-            --epochs 9 --iters 120 --seed 0 --set "collapse.remedy=\"$remedy\"" \
-            --val $data --out "$out"
-    fi
-    keep_record "$out" "$record"
+    distill_and_keep "$out" "$record" $data \
+        --teacher $teacher --method dafl --preset mnist --batch-size 256 \
+        --epochs 9 --iters 120 --seed 0 --set "collapse.remedy=\"$remedy\""
 done
 methods=(dafl dfad mb-dfkd pre-dfkd pre-dfad)
 SEEDS=1 bench/mnist_cpu.sh "$dir" "${methods[@]}"

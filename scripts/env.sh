@@ -23,3 +23,20 @@ keep_record() {
         echo "kept = $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     } >"$2/machine.txt"
 }
+
+# One benchmark run: `dfkd distill ARGS` (the binary $dfkd names) into the run
+# directory OUT, measured on VAL after every epoch; a directory that exists
+# is resumed up to the epochs ARGS resolve to (the same trajectory), so a set
+# of runs can be built over several sittings. The record is kept in RECORD.
+#   usage: distill_and_keep OUT RECORD VAL ARGS...
+distill_and_keep() {
+    local out=$1 record=$2 val=$3 epochs
+    shift 3
+    if [ -f "$out/config.toml" ]; then
+        epochs=$($dfkd distill "$@" --dry-run | sed -n 's/^epochs = //p')
+        $dfkd distill --resume "$out" --epochs "$epochs" --val "$val"
+    else
+        $dfkd distill "$@" --val "$val" --out "$out"
+    fi
+    keep_record "$out" "$record"
+}
