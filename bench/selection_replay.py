@@ -53,10 +53,11 @@ def replay(run):
         records = [json.loads(line) for line in f]
     state, _ = st.load(f"{run}/state.safetensors")
     snaps = common.probe_snapshots(state)
-    strict = tolerant = by_kl = None  # (epoch, model, agreement, kl)
-    peak = lowest_kl = None
-    # The wider candidates: k -> (champion as above, peak).
-    wide = {k: (None, None) for k in WIDE}
+    strict = by_kl = None  # (epoch, model, agreement, kl)
+    lowest_kl = None
+    # The tolerant rule at k standard errors (1: dfkd's): k -> (champion as
+    # above, the peak agreement on the current probe).
+    tolerant = {k: (None, None) for k in TOLERANCES}
     mismatches = []
     for r in records:
         e = r["epoch"]
@@ -66,36 +67,31 @@ def replay(run):
         a, kl, kl_se, n = common.probe_score(model, probe)
         if new_snapshot and strict is not None:
             strict = (strict[0], strict[1], *common.probe_score(strict[1], probe)[:2])
-            tolerant = (tolerant[0], tolerant[1], *common.probe_score(tolerant[1], probe)[:2])
             by_kl = (by_kl[0], by_kl[1], *common.probe_score(by_kl[1], probe)[:2])
-            peak = tolerant[2]
             lowest_kl = by_kl[3]
-            for k, (champion, _) in wide.items():
+            for k, (champion, _) in tolerant.items():
                 rescored = (champion[0], champion[1], *common.probe_score(champion[1], probe)[:2])
-                wide[k] = (rescored, rescored[2])
+                tolerant[k] = (rescored, rescored[2])
         if strict is None or a > strict[2] or (a == strict[2] and kl <= strict[3]):
             strict = (e, model, a, kl)
-        peak = a if peak is None else max(peak, a)
-        if tolerant is None or common.within_noise(a, peak, n):
-            tolerant = (e, model, a, kl)
+        for k, (champion, peak) in tolerant.items():
+            peak = a if peak is None else max(peak, a)
+            if champion is None or common.within_noise(a, peak, n, k):
+                champion = (e, model, a, kl)
+            tolerant[k] = (champion, peak)
         lowest_kl = kl if lowest_kl is None else min(lowest_kl, kl)
         if by_kl is None or kl <= lowest_kl + kl_se:
             by_kl = (e, model, a, kl)
-        for k, (champion, top) in wide.items():
-            top = a if top is None else max(top, a)
-            if champion is None or common.within_noise(a, top, n, k):
-                champion = (e, model, a, kl)
-            wide[k] = (champion, top)
-        used = tolerant if "select/peak" in state else strict
+        used = tolerant[1][0] if "select/peak" in state else strict
         if r.get("chosen_epoch") is not None and r["chosen_epoch"] != used[0]:
             mismatches.append((e, r["chosen_epoch"], used[0]))
     acc = [r["val_accuracy"] for r in records]
-    chosen = (strict[0], tolerant[0], by_kl[0], *(wide[k][0][0] for k in WIDE))
-    return acc, chosen, mismatches
+    wide = (tolerant[k][0][0] for k in TOLERANCES[1:])
+    return acc, (strict[0], tolerant[1][0][0], by_kl[0], *wide), mismatches
 
 
-WIDE = (2, 3)
-rules = ("strict", "tolerant", "kl", *(f"{k}se" for k in WIDE))
+TOLERANCES = (1, 2, 3)
+rules = ("strict", "tolerant", "kl", *(f"{k}se" for k in TOLERANCES[1:]))
 print(
     "| run | epochs | best (epoch) | last | "
     + " | ".join(f"{r}: chosen (epoch)" for r in rules)
