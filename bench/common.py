@@ -93,7 +93,7 @@ def probe_score(model, probe):
 
 def within_noise(a, peak, n, k=1.0):
     """dfkd's tolerant rule (src/distill/select.rs): agreement `a` is within
-    `k` binomial standard errors (dfkd: one) of the `peak` agreement on `n`
+    `k` binomial standard errors (dfkd: two) of the `peak` agreement on `n`
     samples."""
     return a >= peak - k * math.sqrt(peak * (1 - peak) / n)
 

@@ -11,7 +11,8 @@ that epoch, as src/distill/select.rs does, under two rules:
 - tolerant: the new student becomes the champion when its agreement is
   within one binomial standard error, sqrt(a (1 - a) / n), of the highest
   agreement any student reached on the current probe, so that a later
-  student is not passed over for a difference the probe cannot resolve;
+  student is not passed over for a difference the probe cannot resolve
+  (dfkd's rule from 2026-12-03 until 2se replaced it);
 - kl (a candidate, not what dfkd runs; written on 2026-12-03 before the
   PRE-DFKD and PRE-DFAD seed-1 runs were seen): the same rule on the mean
   KL(teacher || student) over the probe, lower being better: the new
@@ -24,10 +25,13 @@ that epoch, as src/distill/select.rs does, under two rules:
   which, MNIST DFAD seed 1 and lra-first-order-s3, shipped 1.01 and 0.96
   below their last epoch): the tolerant rule with two or three standard
   errors, so that only a fall the size of a collapse keeps an earlier
-  champion. Every run that ends after that date is unseen by them.
+  champion. Every run that ends after that date is unseen by them. The
+  first three unseen runs (issue 13's seed 3) made 2se dfkd's rule on
+  2026-12-07: runs whose state keeps `select/tolerance` used it.
 
-The replay of the rule the run used (tolerant when its state keeps
-`select/peak`, strict before) must reproduce the run's logged choice epoch
+The replay of the rule the run used (the tolerance its state keeps in
+`select/tolerance`; tolerant when it keeps only `select/peak`; strict
+before) must reproduce the run's logged choice epoch
 for epoch (it is checked, and a mismatch is printed), which validates the
 replay.
 
@@ -53,6 +57,7 @@ def replay(run):
         records = [json.loads(line) for line in f]
     state, _ = st.load(f"{run}/state.safetensors")
     snaps = common.probe_snapshots(state)
+    width = round(float(state["select/tolerance"])) if "select/tolerance" in state else 1
     strict = by_kl = None  # (epoch, model, agreement, kl)
     lowest_kl = None
     # The tolerant rule at k standard errors (1: dfkd's): k -> (champion as
@@ -82,7 +87,7 @@ def replay(run):
         lowest_kl = kl if lowest_kl is None else min(lowest_kl, kl)
         if by_kl is None or kl <= lowest_kl + kl_se:
             by_kl = (e, model, a, kl)
-        used = tolerant[1][0] if "select/peak" in state else strict
+        used = tolerant[width][0] if "select/peak" in state else strict
         if r.get("chosen_epoch") is not None and r["chosen_epoch"] != used[0]:
             mismatches.append((e, r["chosen_epoch"], used[0]))
     acc = [r["val_accuracy"] for r in records]

@@ -576,8 +576,13 @@ fn summarize(
                 epoch,
                 "agreement",
                 format!(
-                    "the latest epoch whose top-1 agreement with the teacher on {} synthetic probe samples from epochs 1, 2, 4, ... was within one standard error of the highest ({:.2} %): {:.2} % (the last epoch: {:.2} %)",
+                    "the latest epoch whose top-1 agreement with the teacher on {} synthetic probe samples from epochs 1, 2, 4, ... was within {} of the highest ({:.2} %): {:.2} % (the last epoch: {:.2} %)",
                     chooser.probe_size(),
+                    if chooser.tolerance() == 1.0 {
+                        "one standard error".to_string()
+                    } else {
+                        format!("{} standard errors", chooser.tolerance())
+                    },
                     chooser.peak() * 100.0,
                     score.agreement * 100.0,
                     last_agreement.unwrap_or(f64::NAN) * 100.0

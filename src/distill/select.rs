@@ -21,13 +21,20 @@
 //! The choice is a champion kept through the run: after each epoch the new
 //! student is scored on the probe (the champion is rescored when a snapshot
 //! joins it), and the new student becomes the champion when its agreement
-//! is within one binomial standard error, sqrt(a (1 - a) / n), of the
-//! highest agreement `a` any student reached on the current probe of `n`
-//! samples. A later student is thus not passed over for a difference the
-//! probe cannot resolve (on CMI runs, whose adversarial samples the student
-//! agrees with only about 60 % of the time, a strict maximum shipped epochs
-//! up to 1.6 points below the last; bench/RESULTS.md), while a fall larger
-//! than the probe's noise, as a collapse makes, keeps the earlier champion.
+//! is within two binomial standard errors, sqrt(a (1 - a) / n) each, of
+//! the highest agreement `a` any student reached on the current probe of
+//! `n` samples. A later student is thus not passed over for a difference
+//! the probe cannot resolve (on CMI runs, whose adversarial samples the
+//! student agrees with only about 60 % of the time, a strict maximum
+//! shipped epochs up to 1.6 points below the last; bench/RESULTS.md), while
+//! a fall far beyond the probe's noise, as a collapse makes (some 20
+//! standard errors), keeps the earlier champion. Why two and not one: on
+//! runs whose generator is trained against the student, one error held
+//! earlier champions over falls of 1.5-3 errors and shipped up to 3.5
+//! points below the last epoch; two, fixed before the runs that tested it,
+//! was never worse than one on any of twelve MNIST runs and met both of
+//! issue 14's targets on the three it had not seen (bench/RESULTS.md, "The
+//! data-free choice").
 //! Scoring takes two forward passes over the probe per epoch and never
 //! changes the training: the probe is made from samples the run made
 //! anyway, after the epoch's last step.
@@ -76,11 +83,15 @@ pub struct Score {
     pub agreement: f64,
 }
 
+/// How far below the peak, in binomial standard errors, a new student may
+/// be and still take over.
+pub const TOLERANCE: f64 = 2.0;
+
 /// Whether a student of agreement `agreement` may take over when the best
 /// agreement on the probe of `n` samples is `peak`: it is no further below
-/// than one binomial standard error of `peak`.
-pub fn within_noise(agreement: f64, peak: f64, n: i64) -> bool {
-    agreement >= peak - (peak * (1.0 - peak) / n as f64).sqrt()
+/// than `tolerance` binomial standard errors of `peak`.
+pub fn within_noise(agreement: f64, peak: f64, n: i64, tolerance: f64) -> bool {
+    agreement >= peak - tolerance * (peak * (1.0 - peak) / n as f64).sqrt()
 }
 
 /// The probe, the champion and how they stand.
@@ -95,6 +106,9 @@ pub struct Chooser {
     score: Option<Score>,
     /// The highest agreement any student reached on the probe as it is now.
     peak: f64,
+    /// The rule's width in standard errors: `TOLERANCE`, or what the run
+    /// being resumed was started with.
+    tolerance: f64,
 }
 
 /// What an epoch's scoring found.
@@ -115,6 +129,7 @@ impl Chooser {
             epoch: 0,
             score: None,
             peak: 0.0,
+            tolerance: TOLERANCE,
         })
     }
 
@@ -134,6 +149,11 @@ impl Chooser {
     /// The highest agreement any student reached on the probe as it is now.
     pub fn peak(&self) -> f64 {
         self.peak
+    }
+
+    /// The rule's width in standard errors.
+    pub fn tolerance(&self) -> f64 {
+        self.tolerance
     }
 
     /// The champion's score on the probe as it is now.
@@ -169,7 +189,12 @@ impl Chooser {
         let score = self.score_of(student);
         // The first student sets the peak, so it is always taken.
         self.peak = self.peak.max(score.agreement);
-        if within_noise(score.agreement, self.peak, self.probe_size()) {
+        if within_noise(
+            score.agreement,
+            self.peak,
+            self.probe_size(),
+            self.tolerance,
+        ) {
             self.champion.store.copy_from(&student.store);
             self.epoch = epoch;
             self.score = Some(score);
@@ -199,8 +224,8 @@ impl Chooser {
         }
     }
 
-    /// Tensors to save for resuming: the probe, the champion, its standing
-    /// and the peak.
+    /// Tensors to save for resuming: the probe, the champion, its standing,
+    /// the peak and the rule's width.
     pub fn state(&self) -> Vec<(String, Tensor)> {
         let mut out = state::prefixed("select/champion", &self.champion.store);
         for (i, (x, t)) in self.inputs.iter().zip(&self.teacher).enumerate() {
@@ -213,6 +238,7 @@ impl Chooser {
             Tensor::from_slice(&[self.epoch as f64, agreement]),
         ));
         out.push(("select/peak".into(), Tensor::from(self.peak)));
+        out.push(("select/tolerance".into(), Tensor::from(self.tolerance)));
         out
     }
 
@@ -239,6 +265,11 @@ impl Chooser {
             Some(p) => p.double_value(&[]),
             None => v[1].max(0.0),
         };
+        // Those written before the width was kept used one standard error;
+        // a resumed run keeps the rule it started with.
+        self.tolerance = s
+            .get("select/tolerance")
+            .map_or(1.0, |t| t.double_value(&[]));
         Ok(())
     }
 }
@@ -288,13 +319,32 @@ mod tests {
     }
 
     #[test]
-    fn a_later_student_takes_over_within_one_standard_error_of_the_peak() {
+    fn a_later_student_takes_over_within_the_tolerance_of_the_peak() {
         // 512 probe samples at a peak of 62 %: one standard error is 2.15 points.
-        assert!(within_noise(0.6074, 0.6211, 512));
-        assert!(within_noise(0.60, 0.62, 512));
-        assert!(!within_noise(0.59, 0.62, 512));
+        let within = |a, peak, n| within_noise(a, peak, n, TOLERANCE);
+        assert!(within(0.58, 0.62, 512));
+        assert!(!within(0.57, 0.62, 512));
+        assert!(within_noise(0.60, 0.62, 512, 1.0) && !within_noise(0.59, 0.62, 512, 1.0));
         // A perfect peak leaves no room; more samples, less.
-        assert!(within_noise(1.0, 1.0, 512) && !within_noise(0.999, 1.0, 512));
-        assert!(within_noise(0.955, 0.96, 1024) && !within_noise(0.955, 0.96, 8192));
+        assert!(within(1.0, 1.0, 512) && !within(0.999, 1.0, 512));
+        assert!(within(0.955, 0.96, 1024) && !within(0.955, 0.96, 8192));
+    }
+
+    #[test]
+    fn a_resumed_run_keeps_the_tolerance_it_started_with() {
+        let student = net(0);
+        let mut c = Chooser::new(&student).unwrap();
+        assert_eq!(c.tolerance(), TOLERANCE);
+        c.tolerance = 3.0;
+        let x = Tensor::randn([8, 1, 32, 32], crate::device::host_float());
+        c.observe(1, &net(1), &student, &x);
+        let mut saved: HashMap<String, Tensor> = c.state().into_iter().collect();
+        let mut back = Chooser::new(&student).unwrap();
+        back.load_state(&saved).unwrap();
+        assert_eq!(back.tolerance, 3.0);
+        // A state written before the width was kept: one standard error.
+        saved.remove("select/tolerance");
+        back.load_state(&saved).unwrap();
+        assert_eq!(back.tolerance, 1.0);
     }
 }
