@@ -60,8 +60,9 @@ def replay(run):
     width = round(float(state["select/tolerance"])) if "select/tolerance" in state else 1
     strict = by_kl = None  # (epoch, model, agreement, kl)
     lowest_kl = None
-    # The tolerant rule at k standard errors (1: dfkd's): k -> (champion as
-    # above, the peak agreement on the current probe).
+    # The tolerant rule at k standard errors (dfkd's: 1, and 2 since
+    # 2026-12-07): k -> (champion as above, the peak agreement on the
+    # current probe).
     tolerant = {k: (None, None) for k in TOLERANCES}
     mismatches = []
     for r in records:
