@@ -91,10 +91,10 @@ def probe_score(model, probe):
     return agree / n, kl.mean().item(), kl.std().item() / math.sqrt(n), n
 
 
-def within_noise(a, peak, n, k=1.0):
+def within_noise(a, peak, n, k):
     """dfkd's tolerant rule (src/distill/select.rs): agreement `a` is within
-    `k` binomial standard errors (dfkd: two) of the `peak` agreement on `n`
-    samples."""
+    `k` binomial standard errors (dfkd: one until 2026-12-07, two since) of
+    the `peak` agreement on `n` samples."""
     return a >= peak - k * math.sqrt(peak * (1 - peak) / n)
 
 

@@ -326,6 +326,7 @@ mod tests {
         let within = |a, peak, n| within_noise(a, peak, n, TOLERANCE);
         assert!(within(0.58, 0.62, 512));
         assert!(!within(0.57, 0.62, 512));
+        assert!(within_noise(0.6074, 0.6211, 512, 1.0));
         assert!(within_noise(0.60, 0.62, 512, 1.0) && !within_noise(0.59, 0.62, 512, 1.0));
         // A perfect peak leaves no room; more samples, less.
         assert!(within(1.0, 1.0, 512) && !within(0.999, 1.0, 512));
