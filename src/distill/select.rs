@@ -32,8 +32,8 @@
 //! runs whose generator is trained against the student, one error held
 //! earlier champions over falls of 1.5-3 errors and shipped up to 3.5
 //! points below the last epoch; two, fixed before the runs that tested it,
-//! was never worse than one on any of thirteen runs (MNIST, the
-//! Fashion-MNIST demo, one CIFAR-10) and met both of issue 14's targets on
+//! was never worse than one on any of sixteen runs (MNIST, the
+//! Fashion-MNIST demo, four CIFAR-10) and met both of issue 14's targets on
 //! the first three MNIST runs it had not seen, on one of which one error
 //! shipped 3.5 points below the last (bench/RESULTS.md, "The data-free
 //! choice").
