@@ -18,8 +18,10 @@ keep_record() {
         echo "cpu = $(cpuinfo 'model name') (family $(cpuinfo 'cpu family'), model $(cpuinfo model))"
         echo "simd = $(grep -qw avx512f /proc/cpuinfo && echo avx512 || (grep -qw avx2 /proc/cpuinfo && echo avx2 || echo older))"
         echo "cores = $(nproc)"
-        # The checkout when the record was kept; DFKD= may name a copy built earlier.
+        # The checkout when the record was kept, and the binary that ran:
+        # DFKD= may name a copy built at an earlier commit (kept by its name).
         echo "checkout = $(git -C "$root" rev-parse --short HEAD)"
+        echo "binary = ${dfkd:-unknown}"
         echo "kept = $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     } >"$2/machine.txt"
 }
