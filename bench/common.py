@@ -91,6 +91,27 @@ def probe_score(model, probe):
     return agree / n, kl.mean().item(), kl.std().item() / math.sqrt(n), n
 
 
+def kappa(s, t):
+    """Cohen's kappa of top-1 labels `s` against `t`, (a - pe) / (1 - pe),
+    pe being the agreement that the two label frequencies alone give, and
+    its standard error (Cohen's approximation, sqrt(a (1 - a) / n) / (1 -
+    pe)): a student that predicts one class scores 0 whatever that class's
+    share of the probe."""
+    n, classes = t.numel(), int(max(s.max(), t.max())) + 1
+    a = (s == t).double().mean().item()
+    pe = (torch.bincount(s, minlength=classes) * torch.bincount(t, minlength=classes)).sum().item() / n**2
+    if pe >= 1.0:
+        return 0.0, 0.0
+    return (a - pe) / (1 - pe), math.sqrt(a * (1 - a) / n) / (1 - pe)
+
+
+def probe_kappa(model, probe):
+    """`kappa` of `model` against the teacher on the probe."""
+    with torch.no_grad():
+        s = torch.cat([model(x).argmax(1) for x, _ in probe])
+    return kappa(s, torch.cat([t.argmax(1) for _, t in probe]))
+
+
 def within_noise(a, peak, n, k):
     """dfkd's tolerant rule (src/distill/select.rs): agreement `a` is within
     `k` binomial standard errors (dfkd: one until 2026-12-07, two since) of

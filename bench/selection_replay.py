@@ -28,6 +28,16 @@ that epoch, as src/distill/select.rs does, under two rules:
   champion. Every run that ends after that date is unseen by them. The
   first three unseen runs (issue 13's seed 3) made 2se dfkd's rule on
   2026-12-07: runs whose state keeps `select/tolerance` used it.
+- kappa (a candidate, not what dfkd runs; written on 2026-12-07 before the
+  CIFAR-10 runs on the Intel Xeon of that evening were started): the 2se
+  rule on Cohen's kappa, the agreement beyond what the two label
+  frequencies alone give, (a - pe) / (1 - pe) with pe the sum over classes
+  of the teacher's share of the probe times the student's, and its standard
+  error sqrt(a (1 - a) / n) / (1 - pe) at the peak. Why: the failed
+  CIFAR-10 DFAD choice held a student at chance (10.14 %) that agreed with
+  the teacher on 33.40 % of a probe whose early snapshots the teacher puts
+  mostly in few classes; a student that predicts one class agrees on that
+  class's share of the probe, and its kappa is 0.
 
 The replay of the rule the run used (the tolerance its state keeps in
 `select/tolerance`; tolerant when it keeps only `select/peak`; strict
@@ -64,6 +74,8 @@ def replay(run):
     # 2026-12-07): k -> (champion as above, the peak agreement on the
     # current probe).
     tolerant = {k: (None, None) for k in TOLERANCES}
+    # kappa: (champion as above with kappa for agreement, (peak kappa, its standard error)).
+    by_kappa, kappa_peak = None, None
     mismatches = []
     for r in records:
         e = r["epoch"]
@@ -78,6 +90,8 @@ def replay(run):
             for k, (champion, _) in tolerant.items():
                 rescored = (champion[0], champion[1], *common.probe_score(champion[1], probe)[:2])
                 tolerant[k] = (rescored, rescored[2])
+            kappa, kappa_se = common.probe_kappa(by_kappa[1], probe)
+            by_kappa, kappa_peak = (by_kappa[0], by_kappa[1], kappa), (kappa, kappa_se)
         if strict is None or a > strict[2] or (a == strict[2] and kl <= strict[3]):
             strict = (e, model, a, kl)
         for k, (champion, peak) in tolerant.items():
@@ -85,6 +99,11 @@ def replay(run):
             if champion is None or common.within_noise(a, peak, n, k):
                 champion = (e, model, a, kl)
             tolerant[k] = (champion, peak)
+        kappa, kappa_se = common.probe_kappa(model, probe)
+        if kappa_peak is None or kappa > kappa_peak[0]:
+            kappa_peak = (kappa, kappa_se)
+        if by_kappa is None or kappa >= kappa_peak[0] - 2 * kappa_peak[1]:
+            by_kappa = (e, model, kappa)
         lowest_kl = kl if lowest_kl is None else min(lowest_kl, kl)
         if by_kl is None or kl <= lowest_kl + kl_se:
             by_kl = (e, model, a, kl)
@@ -93,11 +112,11 @@ def replay(run):
             mismatches.append((e, r["chosen_epoch"], used[0]))
     acc = [r["val_accuracy"] for r in records]
     wide = (tolerant[k][0][0] for k in TOLERANCES[1:])
-    return acc, (strict[0], tolerant[1][0][0], by_kl[0], *wide), mismatches
+    return acc, (strict[0], tolerant[1][0][0], by_kl[0], *wide, by_kappa[0]), mismatches
 
 
 TOLERANCES = (1, 2, 3)
-rules = ("strict", "tolerant", "kl", *(f"{k}se" for k in TOLERANCES[1:]))
+rules = ("strict", "tolerant", "kl", *(f"{k}se" for k in TOLERANCES[1:]), "kappa")
 print(
     "| run | epochs | best (epoch) | last | "
     + " | ".join(f"{r}: chosen (epoch)" for r in rules)

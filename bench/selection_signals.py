@@ -8,8 +8,9 @@ teacher, agreement on the samples the teacher gives > 0.9 probability,
 balanced agreement (the mean over the teacher's classes of the agreement on
 the samples the teacher puts in that class, so that a probe crowded into
 few classes, as a generator trained against the student makes, does not
-reward a student that predicts those classes), -KL(teacher || student) and
--CE(student, teacher's top-1). For each signal,
+reward a student that predicts those classes), -KL(teacher || student),
+-CE(student, teacher's top-1) and Cohen's kappa (agreement beyond what the
+two label frequencies alone give, bench/common.py's kappa). For each signal,
 Spearman's rank correlation with the real accuracy per epoch over all
 epochs and over the second half (where the choice of the epoch to ship is
 made), and the second-half epoch it ranks first. An analysis, not a rule:
@@ -31,7 +32,7 @@ import st  # noqa: E402
 
 torch.set_num_threads(1)
 
-names = ("agreement", "confident agreement", "balanced agreement", "-KL", "-CE")
+names = ("agreement", "confident agreement", "balanced agreement", "-KL", "-CE", "kappa")
 print("| run | probe | best (epoch) | last | " + " | ".join(names) + " |")
 print("|---|---|---|---|" + "---|" * len(names))
 for run in sys.argv[1:]:
@@ -59,6 +60,7 @@ for run in sys.argv[1:]:
                 balanced,
                 -F.kl_div(s.log_softmax(1), p, reduction="batchmean"),
                 -F.cross_entropy(s, label),
+                torch.tensor(common.kappa(s.argmax(1), label)[0]),
             ),
         ):
             v.append(value.item())
