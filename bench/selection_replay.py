@@ -39,7 +39,8 @@ that epoch, as src/distill/select.rs does, under two rules:
   mostly in few classes; a student that predicts one class agrees on that
   class's share of the probe, and its kappa is 0.
 
-The replay of the rule the run used (the tolerance its state keeps in
+The replay of the rule the run used (kappa when its state says
+`select/kappa` = 1; else the tolerance its state keeps in
 `select/tolerance`; tolerant when it keeps only `select/peak`; strict
 before) must reproduce the run's logged choice epoch
 for epoch (it is checked, and a mismatch is printed), which validates the
@@ -107,7 +108,10 @@ def replay(run):
         lowest_kl = kl if lowest_kl is None else min(lowest_kl, kl)
         if by_kl is None or kl <= lowest_kl + kl_se:
             by_kl = (e, model, a, kl)
-        used = tolerant[width][0] if "select/peak" in state else strict
+        if "select/kappa" in state and int(state["select/kappa"]) == 1:
+            used = by_kappa  # a run made with --select kappa
+        else:
+            used = tolerant[width][0] if "select/peak" in state else strict
         if r.get("chosen_epoch") is not None and r["chosen_epoch"] != used[0]:
             mismatches.append((e, r["chosen_epoch"], used[0]))
     acc = [r["val_accuracy"] for r in records]

@@ -184,9 +184,11 @@ fn run_directory_holds_every_output() {
         tensors(&dir.join("student.safetensors")),
         tensors(&dir.join(checkpoint))
     );
-    // Every epoch logs its agreement on the probe, and the choice so far.
+    // Every epoch logs its agreement and kappa on the probe, and the choice
+    // so far.
     for l in &lines {
         assert!((0.0..=1.0).contains(&l["probe_agreement"].as_f64().unwrap()));
+        assert!((-1.0..=1.0).contains(&l["probe_kappa"].as_f64().unwrap()));
         assert!(l["chosen_epoch"].as_u64().unwrap() <= l["epoch"].as_u64().unwrap());
     }
 }
@@ -236,6 +238,8 @@ fn a_stopped_and_resumed_run_ends_bit_identical() {
         ("dafl-bank", "dafl", &bank[..]),
         ("dfad-pool", "dfad", &["--replay", "pool"][..]),
         ("dafl-vae", "dafl", &["--replay", "vae"][..]),
+        // The shipped student is the chosen one: chosen by kappa, resumed.
+        ("dfad-kappa", "dfad", &["--select", "kappa"][..]),
     ] {
         let base = scratch(&format!("resume-{name}"));
         let whole = base.join("whole");
@@ -256,6 +260,16 @@ fn a_stopped_and_resumed_run_ends_bit_identical() {
             .lines()
             .count();
         assert_eq!(lines, 4);
+        let by = if name.ends_with("kappa") {
+            "kappa"
+        } else {
+            "agreement"
+        };
+        assert_eq!(summary(&parts)["chosen_by"], by, "{name}");
+        assert_eq!(
+            summary(&parts)["chosen_epoch"],
+            summary(&whole)["chosen_epoch"]
+        );
     }
 }
 

@@ -107,9 +107,9 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     pub save_every: Option<usize>,
     /// The student to ship as student.safetensors: the last epoch's, or the
-    /// latest whose teacher-student agreement on synthetic probes taken
-    /// through the run is within the probe's noise of the highest (no real
-    /// data) [default: agreement].
+    /// latest whose teacher-student agreement (or its Cohen's kappa) on
+    /// synthetic probes taken through the run is within the probe's noise
+    /// of the highest (no real data) [default: agreement].
     #[arg(long, value_enum)]
     pub select: Option<Select>,
     /// Real data to report the student's accuracy on after each epoch (its

@@ -68,9 +68,12 @@ pub struct EpochRecord {
     /// Seconds of distillation since the run started, across resumes.
     pub wall_clock: f64,
     /// The student's top-1 agreement with the teacher on the selection
-    /// probe, and the epoch chosen so far (see select.rs).
+    /// probe, its Cohen's kappa there, and the epoch chosen so far (see
+    /// select.rs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probe_agreement: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe_kappa: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chosen_epoch: Option<usize>,
     /// The teacher's entropy on the epoch's last novel batch, as a fraction

@@ -286,7 +286,7 @@ pub fn distill(opts: &Options, observer: &mut dyn Observer) -> Result<Outcome> {
         normalization: norm,
         dataset,
     };
-    let mut chooser = Chooser::new(&engine.student)?;
+    let mut chooser = Chooser::new(&engine.student, engine.cfg.select)?;
     let (wall_clock, rollbacks) = restore(&mut engine, &mut chooser, &dir)?;
     observer.started(&Started {
         resumed,
@@ -436,6 +436,7 @@ pub fn run(
             losses: losses.means(),
             val_accuracy,
             probe_agreement: verdict.map(|v| v.score.agreement),
+            probe_kappa: verdict.map(|v| v.score.kappa),
             chosen_epoch: verdict.map(|v| v.chosen_epoch),
             teacher_entropy: entropy,
             collapse: note,
@@ -451,7 +452,7 @@ pub fn run(
         // dropped on resume, and the summary and pictures, written after it,
         // never describe an epoch that is not committed.
         let shipped = match engine.cfg.select {
-            Select::Agreement if verdict.is_some() => chooser.champion(),
+            Select::Agreement | Select::Kappa if verdict.is_some() => chooser.champion(),
             _ => &engine.student,
         };
         dir.save_student(&engine.student, shipped, &ctx.student_meta, epoch, keep)?;
@@ -568,24 +569,36 @@ fn summarize(
     let cfg = &engine.cfg;
     let last = records.len();
     // The last epoch was scored on the probe as it is now, as the champion is.
-    let last_agreement = records.last().and_then(|r| r.probe_agreement);
+    let last_score = records.last().and_then(|r| match cfg.select {
+        Select::Kappa => r.probe_kappa,
+        _ => r.probe_agreement,
+    });
     let (chosen_epoch, chosen_by, chosen_because) = match (cfg.select, chooser.standing()) {
-        (Select::Agreement, Some(score)) => {
-            let epoch = chooser.chosen_epoch();
+        (Select::Agreement | Select::Kappa, Some(score)) => {
+            let (name, what, show): (_, _, fn(f64) -> String) = match chooser.signal() {
+                Select::Kappa => (
+                    "kappa",
+                    "Cohen's kappa (top-1 agreement with the teacher beyond what the class frequencies give)",
+                    |v| format!("{v:.3}"),
+                ),
+                _ => ("agreement", "top-1 agreement with the teacher", |v| {
+                    format!("{:.2} %", v * 100.0)
+                }),
+            };
             (
-                epoch,
-                "agreement",
+                chooser.chosen_epoch(),
+                name,
                 format!(
-                    "the latest epoch whose top-1 agreement with the teacher on {} synthetic probe samples from epochs 1, 2, 4, ... was within {} of the highest ({:.2} %): {:.2} % (the last epoch: {:.2} %)",
+                    "the latest epoch whose {what} on {} synthetic probe samples from epochs 1, 2, 4, ... was within {} of the highest ({}): {} (the last epoch: {})",
                     chooser.probe_size(),
                     if chooser.tolerance() == 1.0 {
                         "one standard error".to_string()
                     } else {
                         format!("{} standard errors", chooser.tolerance())
                     },
-                    chooser.peak() * 100.0,
-                    score.agreement * 100.0,
-                    last_agreement.unwrap_or(f64::NAN) * 100.0
+                    show(chooser.peak()),
+                    show(score.signal(chooser.signal()).0),
+                    show(last_score.unwrap_or(f64::NAN))
                 ),
             )
         }

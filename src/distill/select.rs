@@ -8,7 +8,8 @@
 //! epochs 1, 2, 4, 8, ... (so it covers early and late states of the
 //! synthesizer, up to 256 samples each), labelled by the teacher. A
 //! student's score is its top-1 agreement with the teacher on the whole
-//! probe, ties broken by the lower mean KL(teacher || student).
+//! probe, or (`--select kappa`) Cohen's kappa, the same agreement beyond
+//! what the teacher's and the student's class frequencies alone give.
 //!
 //! Why it tracks real accuracy: the student is trained on the synthesizer's
 //! current samples, so agreement on those alone says little; agreement on
@@ -39,6 +40,17 @@
 //! choice"). It does not rescue CIFAR-10 DFAD on one CPU, whose champion
 //! at chance stands 3.7 errors above a better last epoch: DFAD's generator
 //! makes samples the student gets wrong, so later students agree less.
+//!
+//! Why kappa: the teacher may put a generator's early samples mostly in a
+//! few classes, and a student at chance that predicts one of them agrees on
+//! that class's share of the probe (on a CIFAR-10 DFAD run, the epoch-2
+//! student said class 2 for 1,489 of 1,536 probe samples: 44 % agreement
+//! at 10.4 % real accuracy); its kappa, (a - pe) / (1 - pe) with pe the sum
+//! over classes of the teacher's share of the probe times the student's, is
+//! about 0 (there 0.003).
+//! The rule is the same, with kappa's standard error sqrt(a (1 - a) / n) /
+//! (1 - pe) (Cohen's approximation).
+//!
 //! Scoring takes two forward passes over the probe per epoch and never
 //! changes the training: the probe is made from samples the run made
 //! anyway, after the epoch's last step.
@@ -69,6 +81,9 @@ pub enum Select {
     /// teacher-student agreement.
     #[default]
     Agreement,
+    /// The same on Cohen's kappa: the agreement beyond what the teacher's
+    /// and the student's class frequencies alone give.
+    Kappa,
 }
 
 /// Samples kept from one snapshot: at most this many.
@@ -85,21 +100,80 @@ pub struct Score {
     /// Fraction of probe samples on which student and teacher predict the
     /// same class.
     pub agreement: f64,
+    /// Cohen's kappa, (agreement - pe) / (1 - pe), where pe is the
+    /// agreement of two independent predictors with the teacher's and the
+    /// student's class frequencies: 0 for a student that predicts one
+    /// class, whatever that class's share of the probe.
+    pub kappa: f64,
+    /// The standard error of `kappa` (Cohen's approximation).
+    pub kappa_se: f64,
+    /// Probe samples scored.
+    pub n: i64,
 }
 
-/// How far below the peak, in binomial standard errors, a new student may
-/// be and still take over.
+impl Score {
+    /// From the student's and the teacher's top-1 classes on the probe.
+    pub fn of(student: &Tensor, teacher: &Tensor, classes: i64) -> Self {
+        let n = teacher.size()[0];
+        let agreement = student
+            .eq_tensor(teacher)
+            .sum(Kind::Float)
+            .double_value(&[])
+            / n as f64;
+        let counts = |t: &Tensor| t.bincount(None::<Tensor>, classes).to_kind(Kind::Double);
+        let pe = (counts(student) * counts(teacher))
+            .sum(Kind::Double)
+            .double_value(&[])
+            / (n * n) as f64;
+        let (kappa, kappa_se) = if pe < 1.0 {
+            (
+                (agreement - pe) / (1.0 - pe),
+                binomial_se(agreement, n) / (1.0 - pe),
+            )
+        } else {
+            (0.0, 0.0)
+        };
+        Self {
+            agreement,
+            kappa,
+            kappa_se,
+            n,
+        }
+    }
+
+    /// The value `signal` ranks students by, and its standard error.
+    pub fn signal(&self, signal: Select) -> (f64, f64) {
+        match signal {
+            Select::Kappa => (self.kappa, self.kappa_se),
+            Select::Agreement | Select::Last => {
+                (self.agreement, binomial_se(self.agreement, self.n))
+            }
+        }
+    }
+}
+
+/// The standard error of a fraction `p` measured on `n` samples.
+pub fn binomial_se(p: f64, n: i64) -> f64 {
+    (p * (1.0 - p) / n as f64).sqrt()
+}
+
+/// How far below the peak, in standard errors, a new student may be and
+/// still take over.
 pub const TOLERANCE: f64 = 2.0;
 
-/// Whether a student of agreement `agreement` may take over when the best
-/// agreement on the probe of `n` samples is `peak`: it is no further below
-/// than `tolerance` binomial standard errors of `peak`.
-pub fn within_noise(agreement: f64, peak: f64, n: i64, tolerance: f64) -> bool {
-    agreement >= peak - tolerance * (peak * (1.0 - peak) / n as f64).sqrt()
+/// Whether a student whose signal is `value` may take over when the best
+/// on the probe is `peak`, measured with standard error `se`: it is no
+/// further below than `tolerance` standard errors.
+pub fn within_noise(value: f64, peak: f64, se: f64, tolerance: f64) -> bool {
+    value >= peak - tolerance * se
 }
 
 /// The probe, the champion and how they stand.
 pub struct Chooser {
+    /// What students are ranked by: agreement or kappa (a run that ships
+    /// the last epoch still keeps an agreement champion, so that a resume
+    /// may switch to it).
+    signal: Select,
     inputs: Vec<Tensor>,
     /// The teacher's logits on each snapshot.
     teacher: Vec<Tensor>,
@@ -108,8 +182,9 @@ pub struct Chooser {
     champion: Model,
     epoch: usize,
     score: Option<Score>,
-    /// The highest agreement any student reached on the probe as it is now.
-    peak: f64,
+    /// The highest signal any student reached on the probe as it is now,
+    /// and its standard error.
+    peak: (f64, f64),
     /// The rule's width in standard errors: `TOLERANCE`, or what the run
     /// being resumed was started with.
     tolerance: f64,
@@ -123,16 +198,20 @@ pub struct Verdict {
 }
 
 impl Chooser {
-    /// For a run whose student is `student`.
-    pub fn new(student: &Model) -> Result<Self> {
+    /// For a run whose student is `student`, ranking by `signal`.
+    pub fn new(student: &Model, signal: Select) -> Result<Self> {
         let s = &student.spec;
         Ok(Self {
+            signal: match signal {
+                Select::Last => Select::Agreement,
+                chosen => chosen,
+            },
             inputs: Vec::new(),
             teacher: Vec::new(),
             champion: zoo::build(&s.arch, s.num_classes, s.input_shape)?,
             epoch: 0,
             score: None,
-            peak: 0.0,
+            peak: (0.0, 0.0),
             tolerance: TOLERANCE,
         })
     }
@@ -150,9 +229,14 @@ impl Chooser {
         self.epoch
     }
 
-    /// The highest agreement any student reached on the probe as it is now.
+    /// What students are ranked by.
+    pub fn signal(&self) -> Select {
+        self.signal
+    }
+
+    /// The highest signal any student reached on the probe as it is now.
     pub fn peak(&self) -> f64 {
-        self.peak
+        self.peak.0
     }
 
     /// The rule's width in standard errors.
@@ -170,7 +254,7 @@ impl Chooser {
     }
 
     /// Scores `student` after 1-based `epoch`, whose last novel batch was
-    /// `latest`, and makes it the champion if its agreement is within the
+    /// `latest`, and makes it the champion if its signal is within the
     /// probe's noise of the best so far.
     pub fn observe(
         &mut self,
@@ -185,20 +269,16 @@ impl Chooser {
             self.inputs.push(x);
             self.teacher.push(t);
             if self.score.is_some() {
-                let rescored = self.score_of(&self.champion);
-                self.score = Some(rescored);
-                self.peak = rescored.agreement;
+                self.rescore_champion();
             }
         }
         let score = self.score_of(student);
+        let (value, se) = score.signal(self.signal);
         // The first student sets the peak, so it is always taken.
-        self.peak = self.peak.max(score.agreement);
-        if within_noise(
-            score.agreement,
-            self.peak,
-            self.probe_size(),
-            self.tolerance,
-        ) {
+        if self.score.is_none() || value > self.peak.0 {
+            self.peak = (value, se);
+        }
+        if within_noise(value, self.peak.0, self.peak.1, self.tolerance) {
             self.champion.store.copy_from(&student.store);
             self.epoch = epoch;
             self.score = Some(score);
@@ -209,27 +289,34 @@ impl Chooser {
         }
     }
 
-    /// Agreement of `model` (evaluation mode) on the whole probe.
+    /// Scores the champion on the probe as it is now, which makes it the
+    /// peak: no student seen so far has been scored on this probe.
+    fn rescore_champion(&mut self) {
+        let rescored = self.score_of(&self.champion);
+        self.score = Some(rescored);
+        self.peak = rescored.signal(self.signal);
+    }
+
+    /// `model` (evaluation mode) on the whole probe.
     fn score_of(&self, model: &Model) -> Score {
-        let (mut agree, mut n) = (0.0, 0i64);
         tch::no_grad(|| {
-            for (x, t) in self.inputs.iter().zip(&self.teacher) {
-                let s = model.forward(x, false);
-                agree += s
-                    .argmax(1, false)
-                    .eq_tensor(&t.argmax(1, false))
-                    .sum(Kind::Float)
-                    .double_value(&[]);
-                n += x.size()[0];
-            }
-        });
-        Score {
-            agreement: agree / n as f64,
-        }
+            let (student, teacher): (Vec<Tensor>, Vec<Tensor>) = self
+                .inputs
+                .iter()
+                .zip(&self.teacher)
+                .map(|(x, t)| (model.forward(x, false).argmax(1, false), t.argmax(1, false)))
+                .unzip();
+            let classes = self.teacher[0].size()[1];
+            Score::of(
+                &Tensor::cat(&student, 0),
+                &Tensor::cat(&teacher, 0),
+                classes,
+            )
+        })
     }
 
     /// Tensors to save for resuming: the probe, the champion, its standing,
-    /// the peak and the rule's width.
+    /// the peak, the signal and the rule's width.
     pub fn state(&self) -> Vec<(String, Tensor)> {
         let mut out = state::prefixed("select/champion", &self.champion.store);
         for (i, (x, t)) in self.inputs.iter().zip(&self.teacher).enumerate() {
@@ -241,7 +328,10 @@ impl Chooser {
             "select/standing".into(),
             Tensor::from_slice(&[self.epoch as f64, agreement]),
         ));
-        out.push(("select/peak".into(), Tensor::from(self.peak)));
+        out.push(("select/peak".into(), Tensor::from(self.peak.0)));
+        out.push(("select/peak_se".into(), Tensor::from(self.peak.1)));
+        let kappa = matches!(self.signal, Select::Kappa) as i64;
+        out.push(("select/kappa".into(), Tensor::from(kappa)));
         out.push(("select/tolerance".into(), Tensor::from(self.tolerance)));
         out
     }
@@ -262,18 +352,36 @@ impl Chooser {
         }
         let v = Vec::<f64>::try_from(state::require(s, "select/standing")?)?;
         self.epoch = v[0] as usize;
-        self.score = (v[1] >= 0.0).then_some(Score { agreement: v[1] });
-        // Run directories written before the peak was kept chose by the
-        // strict maximum, so their champion's agreement is the peak.
-        self.peak = match s.get("select/peak") {
-            Some(p) => p.double_value(&[]),
-            None => v[1].max(0.0),
-        };
+        if v[1] < 0.0 {
+            self.score = None;
+        } else {
+            self.score = Some(self.score_of(&self.champion));
+        }
         // Those written before the width was kept used one standard error;
         // a resumed run keeps the rule it started with.
         self.tolerance = s
             .get("select/tolerance")
             .map_or(1.0, |t| t.double_value(&[]));
+        // Run directories written before kappa ranked by agreement.
+        let saved_kappa = s
+            .get("select/kappa")
+            .is_some_and(|k| k.int64_value(&[]) == 1);
+        let same_signal = saved_kappa == matches!(self.signal, Select::Kappa);
+        // Those written before the peak was kept chose by the strict
+        // maximum, so their champion's agreement is the peak; a resume that
+        // changes the signal starts its peak from the champion.
+        match (s.get("select/peak"), self.score) {
+            (Some(p), Some(_)) if same_signal => {
+                let peak = p.double_value(&[]);
+                let se = s.get("select/peak_se").map_or_else(
+                    || binomial_se(peak, self.probe_size()),
+                    |t| t.double_value(&[]),
+                );
+                self.peak = (peak, se);
+            }
+            (_, Some(_)) => self.rescore_champion(),
+            (_, None) => self.peak = (0.0, 0.0),
+        }
         Ok(())
     }
 }
@@ -291,7 +399,7 @@ mod tests {
     fn the_champion_is_the_student_that_agrees_most_on_the_whole_probe() {
         let teacher = net(0);
         let (good, bad) = (net(0), net(1));
-        let mut c = Chooser::new(&good).unwrap();
+        let mut c = Chooser::new(&good, Select::Agreement).unwrap();
         let x = || Tensor::randn([300, 1, 32, 32], crate::device::host_float());
         // Epoch 1 takes a snapshot; a copy of the teacher agrees fully.
         let v = c.observe(1, &teacher, &good, &x());
@@ -312,7 +420,7 @@ mod tests {
         assert!(same(c.champion(), &good));
         // The probe, the champion and its standing survive a resume.
         let saved: HashMap<String, Tensor> = c.state().into_iter().collect();
-        let mut back = Chooser::new(&bad).unwrap();
+        let mut back = Chooser::new(&bad, Select::Agreement).unwrap();
         back.load_state(&saved).unwrap();
         assert_eq!((back.chosen_epoch(), back.snapshots()), (4, 3));
         assert_eq!(back.standing(), c.standing());
@@ -325,26 +433,86 @@ mod tests {
     #[test]
     fn a_later_student_takes_over_within_the_tolerance_of_the_peak() {
         // 512 probe samples at a peak of 62 %: one standard error is 2.15 points.
-        let within = |a, peak, n| within_noise(a, peak, n, TOLERANCE);
-        assert!(within(0.58, 0.62, 512));
-        assert!(!within(0.57, 0.62, 512));
-        assert!(within_noise(0.6074, 0.6211, 512, 1.0));
-        assert!(within_noise(0.60, 0.62, 512, 1.0) && !within_noise(0.59, 0.62, 512, 1.0));
+        let within = |a, peak, n, k| within_noise(a, peak, binomial_se(peak, n), k);
+        assert!(within(0.58, 0.62, 512, TOLERANCE));
+        assert!(!within(0.57, 0.62, 512, TOLERANCE));
+        assert!(within(0.6074, 0.6211, 512, 1.0));
+        assert!(within(0.60, 0.62, 512, 1.0) && !within(0.59, 0.62, 512, 1.0));
         // A perfect peak leaves no room; more samples, less.
-        assert!(within(1.0, 1.0, 512) && !within(0.999, 1.0, 512));
-        assert!(within(0.955, 0.96, 1024) && !within(0.955, 0.96, 8192));
+        assert!(within(1.0, 1.0, 512, TOLERANCE) && !within(0.999, 1.0, 512, TOLERANCE));
+        assert!(within(0.955, 0.96, 1024, TOLERANCE) && !within(0.955, 0.96, 8192, TOLERANCE));
+    }
+
+    #[test]
+    fn kappa_gives_no_credit_for_predicting_the_probes_majority_class() {
+        let labels = |v: &[i64]| Tensor::from_slice(v);
+        // The teacher puts 6 of 10 samples in class 0.
+        let teacher = labels(&[0, 0, 0, 0, 0, 0, 1, 2, 3, 4]);
+        // A student that always says 0 agrees on 60 % and has kappa 0 ...
+        let constant = Score::of(&labels(&[0; 10]), &teacher, 10);
+        assert_eq!((constant.agreement, constant.kappa), (0.6, 0.0));
+        // ... while one that gets every minority sample but only one of
+        // the majority agrees less (50 %) and ranks above it by kappa:
+        // pe = (1 * 6 + 4 * 1) / 100, kappa = (0.5 - 0.1) / 0.9.
+        let spread = Score::of(&labels(&[0, 5, 5, 5, 5, 5, 1, 2, 3, 4]), &teacher, 10);
+        assert_eq!(spread.agreement, 0.5);
+        assert!((spread.kappa - 0.4 / 0.9).abs() < 1e-12, "{spread:?}");
+        // Perfect agreement is kappa 1; the standard error follows the
+        // binomial one, scaled by 1 / (1 - pe).
+        let same = Score::of(&teacher, &teacher, 10);
+        assert_eq!((same.agreement, same.kappa, same.kappa_se), (1.0, 1.0, 0.0));
+        let expected = binomial_se(0.5, 10) / 0.9;
+        assert!((spread.kappa_se - expected).abs() < 1e-12);
+        assert_eq!(
+            spread.signal(Select::Kappa),
+            (spread.kappa, spread.kappa_se)
+        );
+        assert_eq!(
+            spread.signal(Select::Agreement),
+            (0.5, binomial_se(0.5, 10))
+        );
+    }
+
+    #[test]
+    fn a_resume_that_changes_the_signal_ranks_from_the_champion_by_the_new_one() {
+        let (teacher, student) = (net(0), net(1));
+        let mut c = Chooser::new(&student, Select::Agreement).unwrap();
+        let x = Tensor::randn([64, 1, 32, 32], crate::device::host_float());
+        let v = c.observe(1, &teacher, &student, &x);
+        let saved: HashMap<String, Tensor> = c.state().into_iter().collect();
+        // The same signal: the peak as saved, its error the binomial one.
+        let mut same = Chooser::new(&student, Select::Agreement).unwrap();
+        same.load_state(&saved).unwrap();
+        assert_eq!(
+            same.peak,
+            (v.score.agreement, binomial_se(v.score.agreement, 64))
+        );
+        // Kappa now: the champion's kappa is the peak.
+        let mut kappa = Chooser::new(&student, Select::Kappa).unwrap();
+        kappa.load_state(&saved).unwrap();
+        assert_eq!(kappa.peak, (v.score.kappa, v.score.kappa_se));
+        assert_eq!(kappa.standing(), Some(v.score));
+        let back: HashMap<String, Tensor> = kappa.state().into_iter().collect();
+        let mut again = Chooser::new(&student, Select::Kappa).unwrap();
+        again.load_state(&back).unwrap();
+        assert_eq!(again.peak, kappa.peak);
+        // `--select last` keeps an agreement champion.
+        assert_eq!(
+            Chooser::new(&student, Select::Last).unwrap().signal(),
+            Select::Agreement
+        );
     }
 
     #[test]
     fn a_resumed_run_keeps_the_tolerance_it_started_with() {
         let student = net(0);
-        let mut c = Chooser::new(&student).unwrap();
+        let mut c = Chooser::new(&student, Select::Agreement).unwrap();
         assert_eq!(c.tolerance(), TOLERANCE);
         c.tolerance = 3.0;
         let x = Tensor::randn([8, 1, 32, 32], crate::device::host_float());
         c.observe(1, &net(1), &student, &x);
         let mut saved: HashMap<String, Tensor> = c.state().into_iter().collect();
-        let mut back = Chooser::new(&student).unwrap();
+        let mut back = Chooser::new(&student, Select::Agreement).unwrap();
         back.load_state(&saved).unwrap();
         assert_eq!(back.tolerance, 3.0);
         // A state written before the width was kept: one standard error.
