@@ -74,21 +74,28 @@ def student_checkpoint(run, epoch):
     return f"{run}/checkpoints/student-epoch-{epoch:04}.safetensors"
 
 
-def probe_score(model, probe):
-    """`model` on the probe (a list of (samples, teacher logits)): agreement
-    with the teacher's top-1, mean KL(teacher || student), the standard
-    error of that mean, and the number of samples."""
-    agree, kls = 0.0, []
+def probe_logits(model, probe):
+    """`model`'s logits on the probe (a list of (samples, teacher logits)),
+    snapshot by snapshot as dfkd scores it, and the teacher's, each
+    concatenated over the snapshots."""
     with torch.no_grad():
-        for x, t in probe:
-            s = model(x)
-            agree += (s.argmax(1) == t.argmax(1)).sum().item()
-            kls.append(
-                torch.nn.functional.kl_div(s.log_softmax(1), t.softmax(1), reduction="none").sum(1)
-            )
-    kl = torch.cat(kls)
+        s = torch.cat([model(x) for x, _ in probe])
+    return s, torch.cat([t for _, t in probe])
+
+
+def logit_score(s, t):
+    """Student logits `s` against teacher logits `t`: agreement with the
+    teacher's top-1, mean KL(teacher || student), the standard error of that
+    mean, and the number of samples."""
+    agree = (s.argmax(1) == t.argmax(1)).sum().item()
+    kl = torch.nn.functional.kl_div(s.log_softmax(1), t.softmax(1), reduction="none").sum(1)
     n = kl.numel()
     return agree / n, kl.mean().item(), kl.std().item() / math.sqrt(n), n
+
+
+def probe_score(model, probe):
+    """`logit_score` of `model` on the probe."""
+    return logit_score(*probe_logits(model, probe))
 
 
 def kappa(s, t):
@@ -107,9 +114,8 @@ def kappa(s, t):
 
 def probe_kappa(model, probe):
     """`kappa` of `model` against the teacher on the probe."""
-    with torch.no_grad():
-        s = torch.cat([model(x).argmax(1) for x, _ in probe])
-    return kappa(s, torch.cat([t.argmax(1) for _, t in probe]))
+    s, t = probe_logits(model, probe)
+    return kappa(s.argmax(1), t.argmax(1))
 
 
 def within_noise(a, peak, n, k):

@@ -83,7 +83,10 @@ def replay(run):
         probe = [s for i, s in enumerate(snaps) if 2**i <= e]
         new_snapshot = e & (e - 1) == 0
         model = dfkd_models.load(common.student_checkpoint(run, e))[0]
-        a, kl, kl_se, n = common.probe_score(model, probe)
+        # One forward pass of the epoch's student serves every rule.
+        s, t = common.probe_logits(model, probe)
+        a, kl, kl_se, n = common.logit_score(s, t)
+        kappa, kappa_se = common.kappa(s.argmax(1), t.argmax(1))
         if new_snapshot and strict is not None:
             strict = (strict[0], strict[1], *common.probe_score(strict[1], probe)[:2])
             by_kl = (by_kl[0], by_kl[1], *common.probe_score(by_kl[1], probe)[:2])
@@ -91,8 +94,8 @@ def replay(run):
             for k, (champion, _) in tolerant.items():
                 rescored = (champion[0], champion[1], *common.probe_score(champion[1], probe)[:2])
                 tolerant[k] = (rescored, rescored[2])
-            kappa, kappa_se = common.probe_kappa(by_kappa[1], probe)
-            by_kappa, kappa_peak = (by_kappa[0], by_kappa[1], kappa), (kappa, kappa_se)
+            kappa_peak = common.probe_kappa(by_kappa[1], probe)
+            by_kappa = (by_kappa[0], by_kappa[1], kappa_peak[0])
         if strict is None or a > strict[2] or (a == strict[2] and kl <= strict[3]):
             strict = (e, model, a, kl)
         for k, (champion, peak) in tolerant.items():
@@ -100,7 +103,6 @@ def replay(run):
             if champion is None or common.within_noise(a, peak, n, k):
                 champion = (e, model, a, kl)
             tolerant[k] = (champion, peak)
-        kappa, kappa_se = common.probe_kappa(model, probe)
         if kappa_peak is None or kappa > kappa_peak[0]:
             kappa_peak = (kappa, kappa_se)
         if by_kappa is None or kappa >= kappa_peak[0] - 2 * kappa_peak[1]:
