@@ -568,23 +568,26 @@ fn summarize(
         });
     let cfg = &engine.cfg;
     let last = records.len();
-    // The last epoch was scored on the probe as it is now, as the champion is.
-    let last_score = records.last().and_then(|r| match cfg.select {
-        Select::Kappa => r.probe_kappa,
-        _ => r.probe_agreement,
-    });
     let (chosen_epoch, chosen_by, chosen_because) = match (cfg.select, chooser.standing()) {
         (Select::Agreement | Select::Kappa, Some(score)) => {
-            let (name, what, show): (_, _, fn(f64) -> String) = match chooser.signal() {
-                Select::Kappa => (
-                    "kappa",
-                    "Cohen's kappa (top-1 agreement with the teacher beyond what the class frequencies give)",
-                    |v| format!("{v:.3}"),
-                ),
-                _ => ("agreement", "top-1 agreement with the teacher", |v| {
-                    format!("{:.2} %", v * 100.0)
-                }),
-            };
+            // The last epoch was scored on the probe as it is now, as the
+            // champion is.
+            let last_record = records.last();
+            let (name, what, show, last_score): (_, _, fn(f64) -> String, _) =
+                match chooser.signal() {
+                    Select::Kappa => (
+                        "kappa",
+                        "Cohen's kappa (top-1 agreement with the teacher beyond what the class frequencies give)",
+                        |v| format!("{v:.3}"),
+                        last_record.and_then(|r| r.probe_kappa),
+                    ),
+                    _ => (
+                        "agreement",
+                        "top-1 agreement with the teacher",
+                        |v| format!("{:.2} %", v * 100.0),
+                        last_record.and_then(|r| r.probe_agreement),
+                    ),
+                };
             (
                 chooser.chosen_epoch(),
                 name,

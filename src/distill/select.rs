@@ -323,11 +323,17 @@ impl Chooser {
             out.push((format!("select/probe/{i:03}"), x.shallow_clone()));
             out.push((format!("select/teacher/{i:03}"), t.shallow_clone()));
         }
-        let agreement = self.score.map_or(-1.0, |s| s.agreement);
-        out.push((
-            "select/standing".into(),
-            Tensor::from_slice(&[self.epoch as f64, agreement]),
-        ));
+        let standing = match self.score {
+            Some(s) => vec![
+                self.epoch as f64,
+                s.agreement,
+                s.kappa,
+                s.kappa_se,
+                s.n as f64,
+            ],
+            None => vec![self.epoch as f64, -1.0],
+        };
+        out.push(("select/standing".into(), Tensor::from_slice(&standing)));
         out.push(("select/peak".into(), Tensor::from(self.peak.0)));
         out.push(("select/peak_se".into(), Tensor::from(self.peak.1)));
         let kappa = matches!(self.signal, Select::Kappa) as i64;
@@ -352,11 +358,17 @@ impl Chooser {
         }
         let v = Vec::<f64>::try_from(state::require(s, "select/standing")?)?;
         self.epoch = v[0] as usize;
-        if v[1] < 0.0 {
-            self.score = None;
-        } else {
-            self.score = Some(self.score_of(&self.champion));
-        }
+        self.score = match v[..] {
+            [_, agreement, ..] if agreement < 0.0 => None,
+            [_, agreement, kappa, kappa_se, n] => Some(Score {
+                agreement,
+                kappa,
+                kappa_se,
+                n: n as i64,
+            }),
+            // Written before kappa was kept: the champion scored again.
+            _ => Some(self.score_of(&self.champion)),
+        };
         // Those written before the width was kept used one standard error;
         // a resumed run keeps the rule it started with.
         self.tolerance = s
@@ -496,6 +508,14 @@ mod tests {
         let mut again = Chooser::new(&student, Select::Kappa).unwrap();
         again.load_state(&back).unwrap();
         assert_eq!(again.peak, kappa.peak);
+        // A state written before kappa was kept holds only the agreement:
+        // the champion is scored again.
+        let mut old = saved;
+        let agreement = Tensor::from_slice(&[1.0, v.score.agreement]);
+        old.insert("select/standing".into(), agreement);
+        let mut back = Chooser::new(&student, Select::Kappa).unwrap();
+        back.load_state(&old).unwrap();
+        assert_eq!(back.standing(), Some(v.score));
         // `--select last` keeps an agreement champion.
         assert_eq!(
             Chooser::new(&student, Select::Last).unwrap().signal(),
