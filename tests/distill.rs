@@ -223,6 +223,65 @@ fn evaluation_data_never_reaches_the_distillation() {
 }
 
 #[test]
+fn the_shipped_average_is_the_mean_of_the_students_it_names_and_sees_no_real_data() {
+    let base = scratch("average");
+    let six = ["--epochs", "6", "--average", "5"];
+    let without = base.join("without");
+    run(&small("dfad", &without, &six));
+    let s = summary(&without);
+    let epochs: Vec<usize> = serde_json::from_value(s["averaged_epochs"].clone()).unwrap();
+    // This run's average ships (the guard holds it back on other runs): the
+    // chosen epoch last, up to four before it.
+    assert_eq!(epochs.last(), Some(&6), "{s}");
+    assert!(epochs.len() >= 2 && epochs[0] >= 2, "{epochs:?}");
+    let kept = |e: usize| {
+        Checkpoint::read(&without.join(format!("checkpoints/student-epoch-{e:04}.safetensors")))
+            .unwrap()
+    };
+    let shipped = Checkpoint::read(&without.join("student.safetensors")).unwrap();
+    for (name, t) in &shipped.tensors {
+        if !t.is_floating_point() {
+            continue;
+        }
+        let sum = epochs
+            .iter()
+            .map(|&e| kept(e).tensors[name].to_kind(tch::Kind::Double))
+            .reduce(|a, b| a + b)
+            .unwrap();
+        let mean = (sum / epochs.len() as f64).to_kind(t.kind());
+        let gap = (t - mean).abs().max().double_value(&[]);
+        assert!(gap < 1e-6, "{name}: {gap}");
+    }
+    assert!(s["chosen_because"]
+        .as_str()
+        .unwrap()
+        .contains("shipped as the average"));
+    // Real data measures the average but does not change it.
+    let with_val = base.join("with-val");
+    let tiny = tiny_val(&base, "tiny-mnist", 50);
+    run(&small(
+        "dfad",
+        &with_val,
+        &[&six[..], &["--val", &tiny]].concat(),
+    ));
+    assert!(same_student(&without, &with_val));
+    let records = metric(&with_val, "shipped_accuracy");
+    let s = summary(&with_val);
+    assert_eq!(s["chosen_accuracy"], records[records.len() - 1], "{s}");
+    assert_eq!(s["averaged_epochs"], summary(&without)["averaged_epochs"]);
+    // --average 1 ships the chosen student alone.
+    let alone = base.join("alone");
+    run(&small("dfad", &alone, &["--epochs", "6", "--average", "1"]));
+    let s = summary(&alone);
+    assert!(s.get("averaged_epochs").is_none(), "{s}");
+    let chosen = s["chosen_epoch"].as_u64().unwrap();
+    assert_eq!(
+        tensors(&alone.join("student.safetensors")),
+        tensors(&alone.join(format!("checkpoints/student-epoch-{chosen:04}.safetensors")))
+    );
+}
+
+#[test]
 fn a_stopped_and_resumed_run_ends_bit_identical() {
     let bank = [
         "--replay",
@@ -240,6 +299,8 @@ fn a_stopped_and_resumed_run_ends_bit_identical() {
         ("dafl-vae", "dafl", &["--replay", "vae"][..]),
         // The shipped student is the chosen one: chosen by kappa, resumed.
         ("dfad-kappa", "dfad", &["--select", "kappa"][..]),
+        // ... or an average of kept students, made again after the resume.
+        ("dfad-average", "dfad", &["--average", "3"][..]),
     ] {
         let base = scratch(&format!("resume-{name}"));
         let whole = base.join("whole");

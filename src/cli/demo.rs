@@ -67,9 +67,12 @@ pub fn run(a: Args) -> Result<()> {
     let pct = |a: Option<f64>| a.map_or("n/a".to_string(), |a| format!("{a:.2} %"));
     println!("wall-clock: {:.0} s", start.elapsed().as_secs_f64());
     println!("teacher accuracy: {}", pct(s.teacher_accuracy));
+    let which = match (s.averaged_epochs.first(), s.averaged_epochs.last()) {
+        (Some(from), Some(to)) => format!("the average of epochs {from}-{to}"),
+        _ => format!("epoch {}", s.chosen_epoch),
+    };
     println!(
-        "shipped student (epoch {}, chosen by {} without real data): {}",
-        s.chosen_epoch,
+        "shipped student ({which}, chosen by {} without real data): {}",
         s.chosen_by,
         pct(s.chosen_accuracy)
     );

@@ -112,6 +112,11 @@ pub struct Args {
     /// of the highest (no real data) [default: agreement].
     #[arg(long, value_enum)]
     pub select: Option<Select>,
+    /// Ship the average of the chosen student and up to K-1 kept students
+    /// before it, when it agrees with the teacher on the probe at least as
+    /// the chosen one does (1: the chosen student alone) [default: 1]
+    #[arg(long, value_name = "K")]
+    pub average: Option<usize>,
     /// Real data to report the student's accuracy on after each epoch (its
     /// test split). Never used for training.
     #[arg(long, value_name = "KIND:PATH")]
@@ -188,6 +193,7 @@ fn choice(a: &Args) -> Result<Choice> {
             seed: a.seed,
             save_every: a.save_every,
             select: a.select,
+            average: a.average,
         },
     })
 }
@@ -211,7 +217,7 @@ fn refuse_with_resume(a: &Args) -> Result<()> {
         ("--seed", a.seed.is_some()),
     ];
     if let Some((flag, _)) = set.iter().find(|(_, s)| *s) {
-        bail!("{flag} cannot change an existing run; --resume takes only --epochs, --set, --val, --save-every, --select and --teacher (if the file moved)");
+        bail!("{flag} cannot change an existing run; --resume takes only --epochs, --set, --val, --save-every, --select, --average and --teacher (if the file moved)");
     }
     Ok(())
 }
@@ -227,6 +233,7 @@ fn options(a: &Args) -> Result<Options> {
                 epochs: a.epochs,
                 save_every: a.save_every,
                 select: a.select,
+                average: a.average,
                 sets: a.sets.clone(),
             }
         }

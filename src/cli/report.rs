@@ -103,12 +103,14 @@ pub fn run(a: Args) -> Result<()> {
         g.falls.push(s.fall);
         g.best_minus_last.push(s.best_minus_last);
         // The shipped student is the chosen epoch's (the last one for runs
-        // made before the data-free choice).
-        let chosen = records
-            .last()
-            .and_then(|r| r.chosen_epoch)
-            .unwrap_or(acc.len());
-        g.shipped.push(acc[chosen - 1]);
+        // made before the data-free choice), or an average of students
+        // measured on its own.
+        let last = records.last();
+        let chosen = last.and_then(|r| r.chosen_epoch).unwrap_or(acc.len());
+        g.shipped.push(
+            last.and_then(|r| r.shipped_accuracy)
+                .unwrap_or(acc[chosen - 1]),
+        );
         g.accuracies.push(acc);
         for r in &records {
             g.replay_bytes = g.replay_bytes.max(r.replay_bytes);

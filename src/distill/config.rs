@@ -100,6 +100,11 @@ pub struct Config {
     /// signal chooses (see select.rs).
     #[serde(default)]
     pub select: super::select::Select,
+    /// Students averaged into the shipped one: the chosen student and up
+    /// to this many minus one before it (see average.rs); 1 ships the
+    /// chosen student alone, as runs made before averaging did.
+    #[serde(default = "one")]
+    pub average: usize,
     /// What the run does when its synthesizer collapses (see collapse.rs).
     #[serde(default)]
     pub collapse: super::collapse::CollapseConfig,
@@ -183,6 +188,7 @@ pub struct Overrides {
     pub seed: Option<u64>,
     pub save_every: Option<usize>,
     pub select: Option<super::select::Select>,
+    pub average: Option<usize>,
 }
 
 /// Chooses the parts of a run and tunes its values before it starts.
@@ -252,6 +258,7 @@ impl Choice {
         cfg.seed = o.seed.unwrap_or(cfg.seed);
         cfg.save_every = o.save_every.unwrap_or(cfg.save_every);
         cfg.select = o.select.unwrap_or(cfg.select);
+        cfg.average = o.average.unwrap_or(cfg.average);
         cfg.normalized()
     }
 }
@@ -377,6 +384,9 @@ impl Config {
         }
         if self.save_every == 0 {
             bail!("save_every must be positive");
+        }
+        if self.average == 0 {
+            bail!("average must be positive (1: ship the chosen student alone)");
         }
         parts::Parts::read(self)
     }

@@ -76,6 +76,12 @@ pub struct EpochRecord {
     pub probe_kappa: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chosen_epoch: Option<usize>,
+    /// When the shipped student is an average (see average.rs): the epochs
+    /// averaged, and its accuracy on real data when an evaluator was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub averaged_epochs: Option<Vec<usize>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipped_accuracy: Option<f64>,
     /// The teacher's entropy on the epoch's last novel batch, as a fraction
     /// of ln(classes), and what a collapse led to (see collapse.rs).
     #[serde(default, skip_serializing_if = "Option::is_none")]

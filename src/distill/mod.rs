@@ -1,6 +1,7 @@
 //! Data-free distillation: a run alternates synthesis and student training,
 //! assembled from a synthesizer, a replay and a student update.
 
+pub mod average;
 pub mod collapse;
 pub mod config;
 pub mod engine;

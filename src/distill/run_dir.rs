@@ -84,6 +84,10 @@ pub struct Summary {
     pub chosen_because: String,
     #[serde(default)]
     pub chosen_accuracy: Option<f64>,
+    /// The epochs whose students' average was shipped, when it was (see
+    /// average.rs); `chosen_accuracy` is then the average's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub averaged_epochs: Vec<usize>,
     /// Collapses of the synthesizer and what was done (see collapse.rs).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub collapses: Vec<String>,

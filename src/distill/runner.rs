@@ -4,6 +4,7 @@
 //! after each epoch, the checkpoints, metrics, pictures, summary and resume
 //! state. The command line is a thin layer over [`distill`].
 
+use super::average;
 use super::collapse;
 use super::config::{Choice, Config};
 use super::engine::{Engine, EpochRecord, Teacher};
@@ -13,6 +14,7 @@ use super::Losses;
 use crate::checkpoint::{self, ModelMeta};
 use crate::data::{DataSpec, Dataset, Normalization, Split};
 use crate::eval::{robust_summary, Evaluator, HeldOut};
+use crate::nn::Model;
 use crate::report::{grid, plot};
 use crate::seed;
 use anyhow::{bail, Context, Result};
@@ -51,6 +53,7 @@ pub enum Start {
         epochs: Option<usize>,
         save_every: Option<usize>,
         select: Option<Select>,
+        average: Option<usize>,
         sets: Vec<String>,
     },
 }
@@ -164,6 +167,7 @@ pub fn distill(opts: &Options, observer: &mut dyn Observer) -> Result<Outcome> {
             epochs,
             save_every,
             select,
+            average,
             sets,
         } => {
             let dir = RunDir::open(dir)?;
@@ -173,6 +177,7 @@ pub fn distill(opts: &Options, observer: &mut dyn Observer) -> Result<Outcome> {
             cfg.epochs = epochs.unwrap_or(cfg.epochs);
             cfg.save_every = save_every.unwrap_or(cfg.save_every);
             cfg.select = select.unwrap_or(cfg.select);
+            cfg.average = average.unwrap_or(cfg.average);
             cfg.validate()?;
             let mut info = dir.read_info()?;
             let from = dir.committed_epochs()? + 1;
@@ -431,6 +436,15 @@ pub fn run(
             .last_samples()
             .map(|x| chooser.observe(epoch, &engine.teacher, &engine.student, x));
         let val_accuracy = ctx.evaluator.as_mut().map(|e| e.accuracy(&engine.student));
+        let averaged = match verdict {
+            Some(v) if engine.cfg.select != Select::Last && engine.cfg.average > 1 => {
+                chooser.average(kept_before(dir, v.chosen_epoch, engine)?)?
+            }
+            _ => None,
+        };
+        let shipped_accuracy = averaged
+            .as_ref()
+            .and_then(|a| ctx.evaluator.as_mut().map(|e| e.accuracy(&a.model)));
         let record = EpochRecord {
             epoch,
             losses: losses.means(),
@@ -438,6 +452,8 @@ pub fn run(
             probe_agreement: verdict.map(|v| v.score.agreement),
             probe_kappa: verdict.map(|v| v.score.kappa),
             chosen_epoch: verdict.map(|v| v.chosen_epoch),
+            averaged_epochs: averaged.as_ref().map(|a| a.epochs.clone()),
+            shipped_accuracy,
             teacher_entropy: entropy,
             collapse: note,
             seconds,
@@ -451,8 +467,9 @@ pub fn run(
         // The state file commits the epoch: metrics lines beyond it are
         // dropped on resume, and the summary and pictures, written after it,
         // never describe an epoch that is not committed.
-        let shipped = match engine.cfg.select {
-            Select::Agreement | Select::Kappa if verdict.is_some() => chooser.champion(),
+        let shipped = match (&averaged, engine.cfg.select) {
+            (Some(a), _) => &a.model,
+            (None, Select::Agreement | Select::Kappa) if verdict.is_some() => chooser.champion(),
             _ => &engine.student,
         };
         dir.save_student(&engine.student, shipped, &ctx.student_meta, epoch, keep)?;
@@ -473,6 +490,19 @@ pub fn run(
         ctx.observer.epoch(&record);
     }
     Ok(records)
+}
+
+/// The students of the `average - 1` epochs before `chosen` that the run
+/// directory keeps, for the shipped average (see average.rs).
+fn kept_before(dir: &RunDir, chosen: usize, engine: &Engine) -> Result<Vec<(usize, Model)>> {
+    let first = chosen.saturating_sub(engine.cfg.average - 1).max(1);
+    let mut out = Vec::new();
+    for epoch in first..chosen {
+        if let Some(m) = average::kept_student(&dir.path, epoch, &engine.student)? {
+            out.push((epoch, m));
+        }
+    }
+    Ok(out)
 }
 
 /// Stops a run whose losses or student weights stopped being finite, before
@@ -607,6 +637,28 @@ fn summarize(
         }
         _ => (last, "last", "the last epoch (--select last)".to_string()),
     };
+    let last_record = records.last();
+    let averaged_epochs = last_record
+        .and_then(|r| r.averaged_epochs.clone())
+        .unwrap_or_default();
+    let chosen_because = match averaged_epochs.last() {
+        Some(chosen) => format!(
+            "{chosen_because}; shipped as the average of the students of epochs {}, which agrees with the teacher on the probe at least as epoch {chosen} does",
+            averaged_epochs
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        None => chosen_because,
+    };
+    let chosen_accuracy = if averaged_epochs.is_empty() {
+        records
+            .get(chosen_epoch.wrapping_sub(1))
+            .and_then(|r| r.val_accuracy)
+    } else {
+        last_record.and_then(|r| r.shipped_accuracy)
+    };
     Summary {
         method: cfg.method.clone(),
         preset: cfg.preset.clone(),
@@ -624,9 +676,8 @@ fn summarize(
         chosen_epoch,
         chosen_by: chosen_by.to_string(),
         chosen_because,
-        chosen_accuracy: records
-            .get(chosen_epoch.wrapping_sub(1))
-            .and_then(|r| r.val_accuracy),
+        chosen_accuracy,
+        averaged_epochs,
         collapses: records.iter().filter_map(|r| r.collapse.clone()).collect(),
         mean_accuracy: robust.map(|r| r.mu),
         var_accuracy: robust.map(|r| r.var),

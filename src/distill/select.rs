@@ -55,6 +55,7 @@
 //! changes the training: the probe is made from samples the run made
 //! anyway, after the epoch's last step.
 
+use super::average;
 use crate::nn::{zoo, Model};
 use crate::state;
 use anyhow::Result;
@@ -190,6 +191,15 @@ pub struct Chooser {
     tolerance: f64,
 }
 
+/// A shipped average of students (see average.rs).
+pub struct Averaged {
+    /// The epochs averaged, the chosen one last.
+    pub epochs: Vec<usize>,
+    pub model: Model,
+    /// Its score on the probe.
+    pub score: Score,
+}
+
 /// What an epoch's scoring found.
 #[derive(Debug, Clone, Copy)]
 pub struct Verdict {
@@ -287,6 +297,37 @@ impl Chooser {
             score,
             chosen_epoch: self.epoch,
         }
+    }
+
+    /// The average of the champion and those of `before` (students of the
+    /// epochs just before it) whose signal on the probe is within the rule's
+    /// width of the champion's, when the average scores at least as the
+    /// champion does (see average.rs): the epochs averaged, the model and
+    /// its score.
+    pub fn average(&self, before: Vec<(usize, Model)>) -> Result<Option<Averaged>> {
+        let Some(champion) = self.score else {
+            return Ok(None);
+        };
+        let (value, se) = champion.signal(self.signal);
+        let floor = value - self.tolerance * se;
+        let members: Vec<(usize, Model)> = before
+            .into_iter()
+            .filter(|(_, m)| self.score_of(m).signal(self.signal).0 >= floor)
+            .collect();
+        if members.is_empty() {
+            return Ok(None);
+        }
+        let mut models: Vec<&Model> = members.iter().map(|(_, m)| m).collect();
+        models.push(&self.champion);
+        let model = average::mean_of(&models)?;
+        let score = self.score_of(&model);
+        let mut epochs: Vec<usize> = members.iter().map(|(e, _)| *e).collect();
+        epochs.push(self.epoch);
+        Ok((score.signal(self.signal).0 >= value).then_some(Averaged {
+            epochs,
+            model,
+            score,
+        }))
     }
 
     /// Scores the champion on the probe as it is now, which makes it the
@@ -440,6 +481,60 @@ mod tests {
         assert_eq!(back.peak(), c.peak());
         assert!([1, 2, 4, 8, 16].iter().all(|&e| snapshot_due(e)));
         assert!([3, 5, 6, 7, 9].iter().all(|&e| !snapshot_due(e)));
+    }
+
+    /// A copy of `teacher` whose class-`k` logit is raised by `b`: it
+    /// disagrees with the teacher where class `k` trails the top class by
+    /// less than `b`.
+    fn leaning(teacher: &Model, k: i64, b: f64) -> Model {
+        let m = net(9);
+        m.store.copy_from(&teacher.store);
+        tch::no_grad(|| {
+            let _ = m.store.get("fc2.bias").unwrap().get(k).g_add_scalar_(b);
+        });
+        m
+    }
+
+    #[test]
+    fn the_shipped_average_leaves_out_weak_neighbours_and_never_agrees_less() {
+        let teacher = net(0);
+        let x = Tensor::randn([256, 1, 32, 32], crate::device::host_float());
+        let agreement_of = |c: &Chooser, m: &Model| c.score_of(m).agreement;
+        // Students that differ from the teacher only in the classifier's
+        // bias: the average's logits are the mean of theirs, so a champion
+        // leaning by b and a neighbour leaning by 1.2 b average to a lean of
+        // 1.1 b, which agrees less than the champion where some sample's
+        // margin to class k lies between b and 1.1 b (an untrained teacher's
+        // margins are small: the leans start at 1e-6).
+        let leans = (0..10).flat_map(|k| (0..24).map(move |i| (k, 1e-6 * 2f64.powi(i))));
+        let found = leans.into_iter().find_map(|(k, b)| {
+            let champion = leaning(&teacher, k, b);
+            let mut c = Chooser::new(&champion, Select::Agreement).unwrap();
+            c.observe(2, &teacher, &champion, &x);
+            let (a, se) = c.standing().unwrap().signal(Select::Agreement);
+            let neighbour = leaning(&teacher, k, 1.2 * b);
+            let lag = agreement_of(&c, &leaning(&teacher, k, 1.1 * b)) < a;
+            (lag && agreement_of(&c, &neighbour) >= a - TOLERANCE * se).then_some((c, neighbour))
+        });
+        let (c, neighbour) = found.expect("some lean makes the average lag");
+        assert!(c.average(vec![(1, neighbour)]).unwrap().is_none());
+        // Neighbours as good as the champion are averaged with it, and the
+        // average (here the champion itself) ships; one far below is left out.
+        let champion = net(0);
+        let mut c = Chooser::new(&champion, Select::Agreement).unwrap();
+        c.observe(4, &teacher, &champion, &x);
+        let same = || {
+            let m = net(9);
+            m.store.copy_from(&champion.store);
+            m
+        };
+        let neighbours = vec![(1, net(1)), (2, same()), (3, same())];
+        let averaged = c.average(neighbours).unwrap().expect("shipped");
+        assert_eq!(averaged.epochs, vec![2, 3, 4]);
+        assert_eq!(averaged.score.agreement, 1.0);
+        // With no neighbour kept there is nothing to average.
+        assert!(c.average(vec![(3, net(1))]).unwrap().is_none());
+        assert!(c.average(Vec::new()).unwrap().is_none());
     }
 
     #[test]

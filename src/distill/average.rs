@@ -1,0 +1,95 @@
+//! Shipping the average of the chosen student and the students just before it.
+//!
+//! Late in a run the real accuracy of consecutive students wanders by more
+//! than the data-free probe can tell apart (MNIST DFAD: 94.9-97.1 % over
+//! its last ten epochs, at 74-77 % agreement on the probe), so whichever
+//! epoch the choice (select.rs) ships lands somewhere in that wander. The
+//! uniform average of the weights of neighbouring students, as stochastic
+//! weight averaging takes over the last epochs of a run (Izmailov et al.,
+//! UAI 2018), sits nearer the middle of it. BatchNorm's running statistics
+//! are averaged like the weights: estimating them again on the probe did
+//! worse on the CIFAR-10 runs (bench/averaging.py).
+//!
+//! Two guards keep the average from shipping what the choice would not:
+//! - a neighbour whose signal on the probe is more than `select::TOLERANCE`
+//!   standard errors below the chosen student's is left out, so a collapsed
+//!   student next to the champion never enters the average;
+//! - the average ships only if its own signal is at least the chosen
+//!   student's. Both are scored on the same samples, so a lower score is not
+//!   noise to forgive: on a run that is still rising, the average lags
+//!   behind the last student (a 9-epoch MNIST run: 93.38 % averaged against
+//!   94.68 %), and the chosen student ships.
+
+use crate::checkpoint::Checkpoint;
+use crate::nn::{zoo, Model};
+use anyhow::Result;
+use std::path::Path;
+
+/// Students averaged at most: the chosen one and up to four before it.
+pub const WINDOW: usize = 5;
+
+/// The student of `epoch` that a run directory's `checkpoints/` keeps, as a
+/// model like `like`; `None` when that epoch was not kept (`--save-every`).
+pub fn kept_student(run: &Path, epoch: usize, like: &Model) -> Result<Option<Model>> {
+    let path = run.join(format!("checkpoints/student-epoch-{epoch:04}.safetensors"));
+    if !path.exists() {
+        return Ok(None);
+    }
+    let s = &like.spec;
+    let model = zoo::build(&s.arch, s.num_classes, s.input_shape)?;
+    Checkpoint::read(&path)?.load_into(&model.store, "the student")?;
+    Ok(Some(model))
+}
+
+/// A model like `models[0]` holding the uniform average of `models`'
+/// floating-point tensors; integer tensors are the last model's.
+pub fn mean_of(models: &[&Model]) -> Result<Model> {
+    let first = models.first().expect("at least one model");
+    let s = &first.spec;
+    let out = zoo::build(&s.arch, s.num_classes, s.input_shape)?;
+    let n = models.len() as f64;
+    tch::no_grad(|| {
+        for (i, entry) in out.store.entries().iter().enumerate() {
+            let of = |m: &&Model| m.store.entries()[i].tensor.shallow_clone();
+            let mut to = entry.tensor.shallow_clone();
+            if to.is_floating_point() {
+                let sum = models
+                    .iter()
+                    .map(|m| of(m).to_kind(tch::Kind::Double))
+                    .reduce(|a, b| a + b)
+                    .expect("at least one model");
+                to.copy_(&(sum / n).to_kind(to.kind()));
+            } else {
+                to.copy_(&of(models.last().expect("at least one model")));
+            }
+        }
+    });
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mean_of_students_is_their_elementwise_mean() {
+        let nets: Vec<Model> = (0..3)
+            .map(|seed| {
+                tch::manual_seed(seed);
+                zoo::build("lenet5-bn", 10, [1, 32, 32]).unwrap()
+            })
+            .collect();
+        let refs: Vec<&Model> = nets.iter().collect();
+        let mean = mean_of(&refs).unwrap();
+        for (i, e) in mean.store.entries().iter().enumerate() {
+            let t = |k: usize| nets[k].store.entries()[i].tensor.shallow_clone();
+            if e.tensor.is_floating_point() {
+                let expected = (t(0) + t(1) + t(2)) / 3.0;
+                let gap = (&e.tensor - expected).abs().max().double_value(&[]);
+                assert!(gap < 1e-6, "{}: {gap}", e.name);
+            } else {
+                assert!(e.tensor.equal(&t(2)), "{}", e.name);
+            }
+        }
+    }
+}
