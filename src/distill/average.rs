@@ -10,7 +10,8 @@
 //! are averaged like the weights: estimating them again on the probe did
 //! worse on the CIFAR-10 runs (bench/averaging.py).
 //!
-//! Two guards keep the average from shipping what the choice would not:
+//! Averaging starts at three quarters of the run (`first_averaged`), and
+//! two guards keep the average from shipping what the choice would not:
 //! - a neighbour whose signal on the probe is more than `select::TOLERANCE`
 //!   standard errors below the chosen student's is left out, so a collapsed
 //!   student next to the champion never enters the average;
@@ -27,6 +28,16 @@ use std::path::Path;
 
 /// Students averaged at most: the chosen one and up to four before it.
 pub const WINDOW: usize = 5;
+
+/// The first epoch whose student may enter an average in a run of `epochs`:
+/// averaging starts at three quarters of the run, as stochastic weight
+/// averaging usually does. Earlier, the students still change fast and the
+/// probe ranks them poorly (on a 9-epoch MNIST DFAD run the average of
+/// epochs 1-4 agreed with the teacher as much as epoch 4 but reached 14.74 %
+/// real accuracy against epoch 4's 31.01 %).
+pub fn first_averaged(epochs: usize) -> usize {
+    epochs * 3 / 4 + 1
+}
 
 /// The student of `epoch` that a run directory's `checkpoints/` keeps, as a
 /// model like `like`; `None` when that epoch was not kept (`--save-every`).

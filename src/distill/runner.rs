@@ -493,9 +493,13 @@ pub fn run(
 }
 
 /// The students of the `average - 1` epochs before `chosen` that the run
-/// directory keeps, for the shipped average (see average.rs).
+/// directory keeps, from the last quarter of the run, for the shipped
+/// average (see average.rs).
 fn kept_before(dir: &RunDir, chosen: usize, engine: &Engine) -> Result<Vec<(usize, Model)>> {
-    let first = chosen.saturating_sub(engine.cfg.average - 1).max(1);
+    let cfg = &engine.cfg;
+    let first = chosen
+        .saturating_sub(cfg.average - 1)
+        .max(average::first_averaged(cfg.epochs));
     let mut out = Vec::new();
     for epoch in first..chosen {
         if let Some(m) = average::kept_student(&dir.path, epoch, &engine.student)? {
