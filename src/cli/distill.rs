@@ -114,7 +114,7 @@ pub struct Args {
     pub select: Option<Select>,
     /// Ship the average of the chosen student and up to K-1 kept students
     /// before it, when it agrees with the teacher on the probe at least as
-    /// the chosen one does (1: the chosen student alone) [default: 1]
+    /// the chosen one does (1: the chosen student alone) [default: 5]
     #[arg(long, value_name = "K")]
     pub average: Option<usize>,
     /// Real data to report the student's accuracy on after each epoch (its

@@ -101,8 +101,9 @@ pub struct Config {
     #[serde(default)]
     pub select: super::select::Select,
     /// Students averaged into the shipped one: the chosen student and up
-    /// to this many minus one before it (see average.rs); 1 ships the
-    /// chosen student alone, as runs made before averaging did.
+    /// to this many minus one before it (see average.rs); new runs take
+    /// `average::WINDOW`, and 1 ships the chosen student alone, as runs
+    /// made before averaging did.
     #[serde(default = "one")]
     pub average: usize,
     /// What the run does when its synthesizer collapses (see collapse.rs).
@@ -212,6 +213,12 @@ impl Choice {
         let t = table(&mut v)?;
         t.insert("method".into(), toml::Value::String(self.method.clone()));
         t.insert("preset".into(), toml::Value::String(self.preset.clone()));
+        // New runs ship an average; a run directory written before
+        // averaging (no such key) keeps shipping the chosen student alone.
+        if !t.contains_key("average") {
+            let window = super::average::WINDOW as i64;
+            t.insert("average".into(), toml::Value::Integer(window));
+        }
         if let Some(name) = &self.synth {
             parts::synthesizer(name)?;
             // A synthesizer's settings come from its method's preset.
