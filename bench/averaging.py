@@ -12,8 +12,9 @@ The candidate (written on 2026-12-07 after looking at the five run
 directories with every epoch's student that this machine holds:
 runs/mnist-xeon/dfad-s1, runs/cifar10-xeon/{dfad,mb-dfkd}-s1,
 runs/demo-xeon and runs/kappa-check, where on the first four averaging
-the last 5 students gave 96.97 against 96.16 / 97.13 best, 28.91 against 28.75 / 29.99, 82.51 against 82.57 /
-82.96 and 11.80 against 12.23 / 12.23; re-estimating BatchNorm statistics
+the last 5 students gave 96.97 against 96.16 / 97.13 best, 28.91 against
+28.75 / 29.99, 82.51 against 82.57 / 82.96 and 11.80 against 12.23 /
+12.23; re-estimating BatchNorm statistics
 on the probe did worse on both ResNet-20 runs, so the running statistics
 are averaged like the weights):
 
@@ -53,7 +54,6 @@ usage: .venv/bin/python bench/averaging.py RUN_DIR...
 (DFKD=path/to/dfkd to use another binary than target/release/dfkd)"""
 
 import json
-import math
 import os
 import statistics
 import subprocess
@@ -109,13 +109,13 @@ def candidate(run, scratch):
     probe = common.probe_snapshots(state)
     n = sum(len(x) for x, _ in probe)
     a_c = agreement(common.student_checkpoint(run, c), probe)
-    floor = a_c - 2 * math.sqrt(a_c * (1 - a_c) / n)
     first = max(c - WINDOW + 1, len(acc) * 3 // 4 + 1)
-    window = [
-        e
-        for e in range(first, c + 1)
-        if e == c or agreement(common.student_checkpoint(run, e), probe) >= floor
-    ]
+
+    def near_chosen(e):
+        a = agreement(common.student_checkpoint(run, e), probe)
+        return common.within_noise(a, a_c, n, 2)
+
+    window = [e for e in range(first, c + 1) if e == c or near_chosen(e)]
     avg, meta = average([common.student_checkpoint(run, e) for e in window])
     path = os.path.join(scratch, "average.safetensors")
     st.save(path, avg, meta)

@@ -7,6 +7,7 @@ use super::distill::Bars;
 use anyhow::Result;
 use clap::Parser;
 use dfkd::data::{DataSpec, DatasetKind};
+use dfkd::distill::average::epoch_list;
 use dfkd::distill::runner::{self, Options, Start, TeacherFile};
 use dfkd::distill::Choice;
 use std::path::PathBuf;
@@ -67,9 +68,10 @@ pub fn run(a: Args) -> Result<()> {
     let pct = |a: Option<f64>| a.map_or("n/a".to_string(), |a| format!("{a:.2} %"));
     println!("wall-clock: {:.0} s", start.elapsed().as_secs_f64());
     println!("teacher accuracy: {}", pct(s.teacher_accuracy));
-    let which = match (s.averaged_epochs.first(), s.averaged_epochs.last()) {
-        (Some(from), Some(to)) => format!("the average of epochs {from}-{to}"),
-        _ => format!("epoch {}", s.chosen_epoch),
+    let which = if s.averaged_epochs.is_empty() {
+        format!("epoch {}", s.chosen_epoch)
+    } else {
+        format!("the average of epochs {}", epoch_list(&s.averaged_epochs))
     };
     println!(
         "shipped student ({which}, chosen by {} without real data): {}",

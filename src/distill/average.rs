@@ -21,10 +21,8 @@
 //!   behind the last student (a 9-epoch MNIST run: 93.38 % averaged against
 //!   94.68 %), and the chosen student ships.
 
-use crate::checkpoint::Checkpoint;
 use crate::nn::{zoo, Model};
 use anyhow::Result;
-use std::path::Path;
 
 /// Students averaged at most: the chosen one and up to four before it.
 pub const WINDOW: usize = 5;
@@ -39,25 +37,16 @@ pub fn first_averaged(epochs: usize) -> usize {
     epochs * 3 / 4 + 1
 }
 
-/// The student of `epoch` that a run directory's `checkpoints/` keeps, as a
-/// model like `like`; `None` when that epoch was not kept (`--save-every`).
-pub fn kept_student(run: &Path, epoch: usize, like: &Model) -> Result<Option<Model>> {
-    let path = run.join(format!("checkpoints/student-epoch-{epoch:04}.safetensors"));
-    if !path.exists() {
-        return Ok(None);
-    }
-    let s = &like.spec;
-    let model = zoo::build(&s.arch, s.num_classes, s.input_shape)?;
-    Checkpoint::read(&path)?.load_into(&model.store, "the student")?;
-    Ok(Some(model))
+/// The epochs of an average as people read them: "36, 37, 39, 40".
+pub fn epoch_list(epochs: &[usize]) -> String {
+    let names: Vec<String> = epochs.iter().map(|e| e.to_string()).collect();
+    names.join(", ")
 }
 
 /// A model like `models[0]` holding the uniform average of `models`'
 /// floating-point tensors; integer tensors are the last model's.
 pub fn mean_of(models: &[&Model]) -> Result<Model> {
-    let first = models.first().expect("at least one model");
-    let s = &first.spec;
-    let out = zoo::build(&s.arch, s.num_classes, s.input_shape)?;
+    let out = zoo::like(models.first().expect("at least one model"))?;
     let n = models.len() as f64;
     tch::no_grad(|| {
         for (i, entry) in out.store.entries().iter().enumerate() {

@@ -7,7 +7,7 @@
 //! RUN/state.safetensors           resume state after the last finished epoch
 //! RUN/metrics.jsonl               one JSON object per epoch
 //! RUN/summary.json                the run at a glance (rewritten every epoch)
-//! RUN/student.safetensors         the student shipped (the chosen epoch's)
+//! RUN/student.safetensors         the student shipped (the chosen epoch's, or an average: average.rs)
 //! RUN/checkpoints/student-epoch-NNNN.safetensors
 //! RUN/accuracy.png, losses.png, samples.png
 //! RUN/samples/                    kept samples, as shards (see kept.rs)
@@ -21,7 +21,7 @@
 use super::config::Config;
 use super::engine::EpochRecord;
 use crate::checkpoint::{self, write_atomic, Checkpoint, ModelMeta};
-use crate::nn::Model;
+use crate::nn::{zoo, Model};
 use anyhow::{anyhow, bail, Context, Result};
 use std::collections::HashMap;
 use std::fs::{File, TryLockError};
@@ -331,12 +331,27 @@ impl RunDir {
         keep: bool,
     ) -> Result<()> {
         if keep {
-            let p = self
-                .path
-                .join(format!("checkpoints/student-epoch-{epoch:04}.safetensors"));
-            checkpoint::save_model(&p, model, meta)?;
+            checkpoint::save_model(&self.student_checkpoint(epoch), model, meta)?;
         }
         checkpoint::save_model(&self.file("student.safetensors"), shipped, meta)
+    }
+
+    /// Where the student of 1-based `epoch` is kept.
+    fn student_checkpoint(&self, epoch: usize) -> PathBuf {
+        self.path
+            .join(format!("checkpoints/student-epoch-{epoch:04}.safetensors"))
+    }
+
+    /// The student of `epoch` as kept by `save_student`, as a model like
+    /// `like`; `None` when that epoch was not kept (`--save-every`).
+    pub fn kept_student(&self, epoch: usize, like: &Model) -> Result<Option<Model>> {
+        let path = self.student_checkpoint(epoch);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let model = zoo::like(like)?;
+        Checkpoint::read(&path)?.load_into(&model.store, "the student")?;
+        Ok(Some(model))
     }
 
     pub fn write_summary(&self, summary: &Summary) -> Result<()> {

@@ -502,7 +502,7 @@ fn kept_before(dir: &RunDir, chosen: usize, engine: &Engine) -> Result<Vec<(usiz
         .max(average::first_averaged(cfg.epochs));
     let mut out = Vec::new();
     for epoch in first..chosen {
-        if let Some(m) = average::kept_student(&dir.path, epoch, &engine.student)? {
+        if let Some(m) = dir.kept_student(epoch, &engine.student)? {
             out.push((epoch, m));
         }
     }
@@ -602,11 +602,11 @@ fn summarize(
         });
     let cfg = &engine.cfg;
     let last = records.len();
+    let last_record = records.last();
     let (chosen_epoch, chosen_by, chosen_because) = match (cfg.select, chooser.standing()) {
         (Select::Agreement | Select::Kappa, Some(score)) => {
             // The last epoch was scored on the probe as it is now, as the
             // champion is.
-            let last_record = records.last();
             let (name, what, show, last_score): (_, _, fn(f64) -> String, _) =
                 match chooser.signal() {
                     Select::Kappa => (
@@ -641,18 +641,13 @@ fn summarize(
         }
         _ => (last, "last", "the last epoch (--select last)".to_string()),
     };
-    let last_record = records.last();
     let averaged_epochs = last_record
         .and_then(|r| r.averaged_epochs.clone())
         .unwrap_or_default();
     let chosen_because = match averaged_epochs.last() {
         Some(chosen) => format!(
             "{chosen_because}; shipped as the average of the students of epochs {}, which agrees with the teacher on the probe at least as epoch {chosen} does",
-            averaged_epochs
-                .iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
+            average::epoch_list(&averaged_epochs)
         ),
         None => chosen_because,
     };

@@ -210,7 +210,6 @@ pub struct Verdict {
 impl Chooser {
     /// For a run whose student is `student`, ranking by `signal`.
     pub fn new(student: &Model, signal: Select) -> Result<Self> {
-        let s = &student.spec;
         Ok(Self {
             signal: match signal {
                 Select::Last => Select::Agreement,
@@ -218,7 +217,7 @@ impl Chooser {
             },
             inputs: Vec::new(),
             teacher: Vec::new(),
-            champion: zoo::build(&s.arch, s.num_classes, s.input_shape)?,
+            champion: zoo::like(student)?,
             epoch: 0,
             score: None,
             peak: (0.0, 0.0),

@@ -135,6 +135,13 @@ pub fn arch(name: &str) -> Result<&'static Arch> {
     }
 }
 
+/// A freshly initialised model of `model`'s architecture, classes and input
+/// shape (a copy to hold other weights of the same network).
+pub fn like(model: &Model) -> Result<Model> {
+    let s = &model.spec;
+    build(&s.arch, s.num_classes, s.input_shape)
+}
+
 /// Builds a freshly initialised model. The initialisation follows the
 /// reference implementation of each family (PyTorch defaults; Kaiming-normal
 /// for He et al.'s ResNets; the WRN scheme for wide ResNets).
